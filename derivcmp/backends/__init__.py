@@ -1,0 +1,104 @@
+"""Backends: one small interface, one registry, one harness that runs them.
+
+A backend has a ``name`` (a stable method identifier), a one-line
+``description``, ``supports(problem)`` returning a reason when it cannot
+handle a problem, and ``prepare(problem)`` doing all setup work (differentiate,
+compile, choose steps) and returning a ``Prepared`` whose ``evaluate(point)``
+computes the derivative.  ``run`` times the two phases apart and turns every
+failure into an ``Outcome`` status; backends never grade themselves and know
+nothing of reporting.  Adding a method is adding a module and one line in
+``_REGISTRY``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+import numpy as np
+
+from ..problem import ERROR, NOT_APPLICABLE, OK, Outcome, Problem, Timing
+from ..timing import measure
+
+
+@dataclass
+class Prepared:
+    evaluate: Callable[[Mapping[str, float]], Any]
+    details: dict[str, Any] = field(default_factory=dict)
+    #: why a non-finite value came out, e.g. "overflow in exp at column 3"
+    explain: Callable[[Mapping[str, float]], str | None] | None = None
+
+
+class Backend(Protocol):
+    name: str
+    description: str
+
+    def supports(self, problem: Problem) -> str | None: ...
+
+    def prepare(self, problem: Problem) -> Prepared: ...
+
+
+def _registry() -> dict[str, Backend]:
+    from .finite import CentralDifference
+    from .reverse import ReverseMode
+    from .symbolic import Symbolic
+    backends = [Symbolic(), CentralDifference(), ReverseMode()]
+    return {b.name: b for b in backends}
+
+
+_REGISTRY: dict[str, Backend] | None = None
+
+
+def registry() -> dict[str, Backend]:
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = _registry()
+    return _REGISTRY
+
+
+def available() -> list[str]:
+    return list(registry())
+
+
+DEFAULT_METHODS = ("symbolic", "fd-central", "ad-reverse")
+
+
+def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
+    """Run one backend on one problem; never raises for a numeric failure."""
+    reason = backend.supports(problem)
+    if reason:
+        return Outcome(backend.name, NOT_APPLICABLE, message=reason)
+    start = time.perf_counter()
+    try:
+        prepared = backend.prepare(problem)
+    except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
+        return Outcome(backend.name, ERROR, message=f"setup failed: {_brief(err)}",
+                       timing=Timing(setup_s=time.perf_counter() - start))
+    setup_s = time.perf_counter() - start
+    point = problem.point
+    try:
+        with np.errstate(all="ignore"):
+            value = np.asarray(prepared.evaluate(point), dtype=float)
+    except (ArithmeticError, ValueError, TypeError, RecursionError) as err:
+        return Outcome(backend.name, ERROR, message=f"evaluation failed: {_brief(err)}",
+                       timing=Timing(setup_s=setup_s), details=dict(prepared.details))
+    if value.shape != problem.shape:
+        return Outcome(backend.name, ERROR, message=f"wrong shape {value.shape}, expected {problem.shape}",
+                       timing=Timing(setup_s=setup_s), details=dict(prepared.details))
+    status, message = OK, None
+    if not np.all(np.isfinite(value)):
+        status = ERROR
+        why = prepared.explain(point) if prepared.explain else None
+        kind = "nan" if np.any(np.isnan(value)) else "inf"
+        message = f"value is {kind}: {why}" if why else f"value is {kind}"
+    t = Timing(setup_s=setup_s)
+    if timing and status == OK:
+        with np.errstate(all="ignore"):
+            t = measure(lambda: prepared.evaluate(point), setup_s)
+    return Outcome(backend.name, status, value, message, t, dict(prepared.details))
+
+
+def _brief(err: BaseException) -> str:
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {text}"[:200]

@@ -1,0 +1,25 @@
+"""Name the floating-point exception behind a non-finite result."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def explain_fp(evaluate, point) -> str | None:
+    seen: list[str] = []
+
+    def record(kind, flag):
+        if kind not in seen:
+            seen.append(kind)
+    old = np.seterrcall(record)
+    try:
+        with np.errstate(all="call"):
+            try:
+                evaluate(point)
+            except (ArithmeticError, ValueError):
+                pass
+    finally:
+        np.seterrcall(old)
+    if not seen:
+        return None
+    return "floating-point " + ", ".join(seen) + " during evaluation"

@@ -1,0 +1,247 @@
+"""``ad-reverse``: our own tape-based reverse-mode automatic differentiation.
+
+The forward sweep records every primitive application on a ``Tape`` (value,
+primitive, argument nodes, whether it depends on a ``wrt`` variable).  The
+backward sweep walks the tape in reverse, accumulating adjoints with the
+partial-derivative rules of the primitive table.
+
+Higher derivatives come from *reverse-over-reverse*: the backward sweep is
+run with taped values (``TapeOps``), so the gradient itself is a set of
+nodes on the tape, and a second plain backward sweep from each gradient
+entry gives a row of the Hessian.  The rules are the same ones; no third
+party AD library is involved.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..primitives import BY_NAME, FLOAT_OPS
+from ..problem import MAX_ORDER, Problem
+from ..program import CONST, INPUT, Program, compile_program, describe, diagnose
+from . import Prepared
+
+
+class Tape:
+    """Values and the primitive applications that produced them."""
+
+    __slots__ = ("vals", "prims", "args", "active", "origin")
+
+    def __init__(self) -> None:
+        self.vals: list[Any] = []
+        self.prims: list[Any] = []            # Primitive, or None for leaves
+        self.args: list[tuple[int, ...]] = []
+        self.active: list[bool] = []
+        self.origin: list[Any] = []           # AST node for forward-sweep entries
+
+    def __len__(self) -> int:
+        return len(self.vals)
+
+    def leaf(self, value: Any, active: bool, origin: Any = None) -> "TVal":
+        self.vals.append(value)
+        self.prims.append(None)
+        self.args.append(())
+        self.active.append(active)
+        self.origin.append(origin)
+        return TVal(self, len(self.vals) - 1)
+
+    def apply(self, name: str, args: Sequence[Any], origin: Any = None) -> "TVal":
+        prim = BY_NAME[name]
+        idx = tuple(self._node(a) for a in args)
+        self.vals.append(prim.np(*[self.vals[i] for i in idx]))
+        self.prims.append(prim)
+        self.args.append(idx)
+        self.active.append(any(self.active[i] for i in idx))
+        self.origin.append(origin)
+        return TVal(self, len(self.vals) - 1)
+
+    def _node(self, a: Any) -> int:
+        if isinstance(a, TVal):
+            return a.i
+        return self.leaf(np.float64(a), False).i
+
+    def backward(self, out: int, first_bad: list | None = None) -> list[Any]:
+        """Plain float adjoints of every node with respect to node ``out``."""
+        vals, prims, args, active = self.vals, self.prims, self.args, self.active
+        adj: list[Any] = [0.0] * (out + 1)
+        adj[out] = 1.0
+        for i in range(out, -1, -1):
+            a = adj[i]
+            prim = prims[i]
+            if prim is None or not active[i] or (np.ndim(a) == 0 and a == 0.0):
+                continue
+            idx = args[i]
+            parts = prim.partials(FLOAT_OPS, *[vals[j] for j in idx], vals[i])
+            for j, p in zip(idx, parts):
+                if p is not None and active[j]:
+                    adj[j] = adj[j] + a * p
+                    if first_bad is not None and not first_bad and not np.all(np.isfinite(p)):
+                        first_bad.append(i)
+        return adj
+
+    def backward_taped(self, out: "TVal") -> list["TVal | None"]:
+        """Adjoints recorded on this tape, so they can be differentiated again."""
+        n = out.i + 1
+        ops = TapeOps(self)
+        adj: list[TVal | None] = [None] * n
+        adj[out.i] = self.leaf(np.float64(1.0), False)
+        for i in range(n - 1, -1, -1):
+            a = adj[i]
+            prim = self.prims[i]
+            if a is None or prim is None or not self.active[i]:
+                continue
+            idx = self.args[i]
+            parts = prim.partials(ops, *[TVal(self, j) for j in idx], TVal(self, i))
+            for j, p in zip(idx, parts):
+                if p is None or not self.active[j]:
+                    continue
+                term = a * p
+                adj[j] = term if adj[j] is None else adj[j] + term
+        return adj
+
+
+class TVal:
+    """A value on a tape; arithmetic records new tape entries."""
+
+    __slots__ = ("tape", "i")
+
+    def __init__(self, tape: Tape, i: int):
+        self.tape = tape
+        self.i = i
+
+    def _op(self, name, *args):
+        return self.tape.apply(name, args)
+
+    def __add__(self, o):
+        return self if _is(o, 0.0) else self._op("add", self, o)
+
+    def __radd__(self, o):
+        return self if _is(o, 0.0) else self._op("add", o, self)
+
+    def __sub__(self, o):
+        return self._op("sub", self, o)
+
+    def __rsub__(self, o):
+        return self._op("neg", self) if _is(o, 0.0) else self._op("sub", o, self)
+
+    def __mul__(self, o):
+        return self if _is(o, 1.0) else self._op("neg", self) if _is(o, -1.0) else self._op("mul", self, o)
+
+    def __rmul__(self, o):
+        return self.__mul__(o) if not isinstance(o, TVal) else self._op("mul", o, self)
+
+    def __truediv__(self, o):
+        return self if _is(o, 1.0) else self._op("div", self, o)
+
+    def __rtruediv__(self, o):
+        return self._op("div", o, self)
+
+    def __pow__(self, o):
+        # an exponent that is constant and integer keeps the integer power, which
+        # (unlike pow) is defined for a negative base
+        v = o.tape.vals[o.i] if isinstance(o, TVal) else o
+        constant = not isinstance(o, TVal) or not o.tape.active[o.i]
+        if constant and np.ndim(v) == 0 and np.isfinite(v) and float(v) == int(v):
+            return self._op("powi", self, o)
+        return self._op("pow", self, o)
+
+    def __neg__(self):
+        return self._op("neg", self)
+
+
+def _is(o: Any, c: float) -> bool:
+    return not isinstance(o, TVal) and np.ndim(o) == 0 and o == c
+
+
+class TapeOps:
+    """The ops namespace whose ``o.cos(x)`` records ``cos`` on the tape."""
+
+    def __init__(self, tape: Tape):
+        self._tape = tape
+
+    def __getattr__(self, name: str):
+        tape = self._tape
+        return lambda *args: tape.apply(name, args)
+
+
+def record(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> tuple[Tape, list[TVal]]:
+    """The forward sweep: interpret the program, recording each slot."""
+    tape = Tape()
+    wanted = set(wrt)
+    nodes: list[TVal] = []
+    for s in program.slots:
+        if s.kind == INPUT:
+            nodes.append(tape.leaf(np.float64(point[s.name]), s.name in wanted, s.node))
+        elif s.kind == CONST:
+            nodes.append(tape.leaf(np.float64(s.value), False, s.node))
+        else:
+            nodes.append(tape.apply(s.prim.name, [nodes[a] for a in s.args], s.node))
+    return tape, nodes
+
+
+class ReverseMode:
+    name = "ad-reverse"
+    description = "tape-based reverse-mode AD (reverse-over-reverse for 2nd order)"
+    convention = "AD picks a subgradient: abs'(0) = relu'(0) = 0, max' at a tie = 1/2"
+
+    def supports(self, problem: Problem) -> str | None:
+        if problem.order > MAX_ORDER:
+            return f"orders above {MAX_ORDER} are not supported"
+        return None
+
+    def prepare(self, problem: Problem) -> Prepared:
+        program = compile_program(problem.expr)
+        inputs = program.input_slots()
+        wrt = problem.wrt
+        order = problem.order
+        details: dict[str, Any] = {"program_length": len(program)}
+
+        def gradient_of(tape: Tape, out: int, leaves: list[int | None]) -> list[Any]:
+            adj = tape.backward(out)
+            return [adj[i] if i is not None and i < len(adj) else 0.0 for i in leaves]
+
+        def evaluate(point):
+            with np.errstate(all="ignore"):
+                tape, nodes = record(program, point, wrt)
+                leaves = [nodes[inputs[n]].i if n in inputs else None for n in wrt]
+                out = nodes[program.output]
+                if order == 1:
+                    g = gradient_of(tape, out.i, leaves)
+                    details["tape_length"] = len(tape)
+                    return g[0] if len(wrt) == 1 else np.array(g, dtype=float)
+                if len(wrt) == 1:
+                    leaf = leaves[0]
+                    if leaf is None:
+                        return 0.0
+                    for _ in range(order - 1):
+                        d = tape.backward_taped(out)[leaf]
+                        if d is None:
+                            return 0.0
+                        out = d
+                    value = gradient_of(tape, out.i, leaves)[0]
+                    details["tape_length"] = len(tape)
+                    return value
+                grads = tape.backward_taped(out)
+                hess = np.zeros((len(wrt), len(wrt)))
+                for r, leaf in enumerate(leaves):
+                    g = grads[leaf] if leaf is not None and leaf < len(grads) else None
+                    if g is not None:
+                        hess[r] = gradient_of(tape, g.i, leaves)
+                details["tape_length"] = len(tape)
+                return hess
+
+        def explain(point):
+            values = program.evaluate_all(point)
+            why = diagnose(program, values)
+            if why:
+                return why
+            tape, nodes = record(program, point, wrt)
+            bad: list[int] = []
+            with np.errstate(all="ignore"):
+                tape.backward(nodes[program.output].i, bad)
+            if bad and tape.origin[bad[0]] is not None:
+                return f"non-finite partial derivative of {describe(tape.origin[bad[0]])}"
+            return None
+        return Prepared(evaluate, details, explain)

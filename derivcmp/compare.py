@@ -1,0 +1,226 @@
+"""The library entry point: build a problem, run the methods, grade them.
+
+``compare_text("sin(x)", wrt="x", at="x=1")`` is what ``derivcmp eval`` does
+minus the printing.  Errors are computed here, in 60-digit arithmetic,
+between each method's float value and the reference's exact digits; the
+backends never see the reference.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from typing import Iterable, Mapping, Sequence
+
+import mpmath
+import numpy as np
+
+from . import backends
+from .errors import DerivcmpError, ParseError
+from .expr import Expr, parse, variables
+from .problem import (ERROR, MAX_ORDER, NOT_DIFFERENTIABLE, OK, TIMEOUT, UNDEFINED, Comparison, Graded,
+                      Outcome, Problem, Reference)
+from .program import compile_program
+from .reference import compute_reference
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def parse_wrt(text: str | Sequence[str]) -> tuple[str, ...]:
+    parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else text)]
+    if not parts or any(not p for p in parts):
+        raise DerivcmpError(f"--wrt: malformed list {text!r}; expected names like 'w' or 'w,x'")
+    for p in parts:
+        if not _NAME.match(p):
+            raise DerivcmpError(f"--wrt: {p!r} is not a variable name")
+        if p in ("pi", "e"):
+            raise DerivcmpError(f"--wrt: {p!r} is a constant, not a variable")
+    dup = sorted({p for p in parts if parts.count(p) > 1})
+    if dup:
+        raise DerivcmpError(f"--wrt: {', '.join(dup)} given more than once")
+    return tuple(parts)
+
+
+def parse_at(text: str | Mapping[str, float]) -> dict[str, float]:
+    """``"w=2,x=3"`` (values may be constant expressions: ``x=pi/4``)."""
+    if not isinstance(text, str):
+        return {k: _as_float(k, v) for k, v in text.items()}
+    out: dict[str, float] = {}
+    if not text.strip():
+        return out
+    for item in _split_top_level(text):
+        if "=" not in item:
+            raise DerivcmpError(f"--at: expected name=value, got {item.strip()!r} (e.g. --at w=2,x=3)")
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if not _NAME.match(name):
+            raise DerivcmpError(f"--at: {name!r} is not a variable name (in {item.strip()!r})")
+        if name in out:
+            raise DerivcmpError(f"--at: {name!r} is given more than once")
+        out[name] = _constant_value(name, value.strip())
+    return out
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        depth += (ch == "(") - (ch == ")")
+        cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def _constant_value(name: str, text: str) -> float:
+    if not text:
+        raise DerivcmpError(f"--at: no value given for {name!r}")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        expr = parse(text)
+    except ParseError as err:
+        raise DerivcmpError(f"--at {name}=: {err}") from None
+    if variables(expr):
+        raise DerivcmpError(f"--at: the value of {name!r} must be a number or a constant expression, "
+                            f"not {text!r}")
+    with np.errstate(all="ignore"):
+        value = float(compile_program(expr).evaluate({}))
+    return _as_float(name, value)
+
+
+def _as_float(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DerivcmpError(f"--at: the value of {name!r} is not a number ({value!r})") from None
+    if not math.isfinite(v):
+        raise DerivcmpError(f"--at: the value of {name!r} must be finite, got {v}")
+    return v
+
+
+def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = None,
+                 at: str | Mapping[str, float] | None = None, order: int = 1,
+                 source: str | None = None) -> tuple[Problem, list[str]]:
+    """Validate everything a user gave; return the problem and any warnings."""
+    if isinstance(text_or_expr, str):
+        expr = parse(text_or_expr, source=source)
+        text = text_or_expr
+    else:
+        expr = text_or_expr
+        from .expr import to_text
+        text = to_text(expr)
+    names = variables(expr)
+    warnings: list[str] = []
+    if wrt is None or (isinstance(wrt, str) and not wrt.strip()):
+        if not names:
+            raise DerivcmpError("the expression has no variables; give --wrt to name one")
+        wrt_t = tuple(names)
+    else:
+        wrt_t = parse_wrt(wrt)
+    point = parse_at(at or {})
+    missing = [n for n in names if n not in point]
+    if missing:
+        example = ",".join(f"{n}=..." for n in missing)
+        raise DerivcmpError(f"no value for variable{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(repr(m) for m in missing)}; give {'them' if len(missing) > 1 else 'it'} "
+                            f"with --at {example}")
+    for n in wrt_t:
+        if n not in names:
+            warnings.append(f"warning: '{n}' does not occur in the expression, so its derivative is 0 "
+                            f"(a typo?)")
+            point.setdefault(n, 0.0)
+    unused = [n for n in point if n not in names and n not in wrt_t]
+    if unused:
+        warnings.append(f"warning: --at gives {', '.join(repr(u) for u in unused)}, "
+                        "which the expression does not use")
+    if not isinstance(order, int) or order < 1:
+        raise DerivcmpError(f"--order must be a positive integer, got {order!r}")
+    if order > MAX_ORDER:
+        raise DerivcmpError(f"--order {order} is too high (the limit is {MAX_ORDER})")
+    if order > 2 and len(wrt_t) > 1:
+        raise DerivcmpError(f"--order {order} needs a single --wrt variable (orders above 2 "
+                            "are supported for one variable only)")
+    point = {n: point[n] for n in list(names) + [w for w in wrt_t if w not in names]}
+    return Problem(expr, wrt_t, point, order, text), warnings
+
+
+def resolve_methods(methods: str | Iterable[str] | None) -> list[str]:
+    known = backends.available()
+    if methods is None:
+        return list(backends.DEFAULT_METHODS)
+    items = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods)]
+    if items == ["all"]:
+        return known
+    if not items or any(not m for m in items):
+        raise DerivcmpError(f"--methods: malformed list {methods!r}")
+    for m in items:
+        if m not in known:
+            import difflib
+            close = difflib.get_close_matches(m, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise DerivcmpError(f"--methods: unknown method '{m}'{hint} (available: {', '.join(known)})")
+    return list(dict.fromkeys(items))
+
+
+def compare(problem: Problem, methods: Sequence[str] | None = None, timing: bool = True,
+            warnings: Sequence[str] = ()) -> Comparison:
+    names = resolve_methods(methods)
+    reference = compute_reference(problem)
+    reg = backends.registry()
+    results = tuple(grade(reference, backends.run(reg[m], problem, timing), problem) for m in names)
+    return Comparison(problem, reference, results, tuple(warnings))
+
+
+def compare_text(text: str, wrt=None, at=None, order: int = 1, methods=None,
+                 timing: bool = True) -> Comparison:
+    problem, warnings = make_problem(text, wrt, at, order)
+    return compare(problem, methods, timing, warnings)
+
+
+def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None) -> Graded:
+    """Errors of one outcome against the reference, in 60-digit arithmetic."""
+    if reference.status == OK:
+        if outcome.status != OK:
+            return Graded(outcome)
+        abs_err, rel_err = errors(outcome.value, reference.exact)
+        return Graded(outcome, abs_err, rel_err)
+    if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, ERROR):
+        if outcome.status == OK:
+            convention = getattr(backends.registry().get(outcome.method), "convention", None)
+            msg = ("the function is not differentiable here; this value is only the method's convention"
+                   if reference.status == NOT_DIFFERENTIABLE else
+                   "the derivative is undefined here; this value is not a derivative")
+            if convention and reference.status == NOT_DIFFERENTIABLE:
+                msg += f" ({convention})"
+        else:
+            msg = outcome.message
+        return Graded(replace(outcome, status=reference.status, message=msg))
+    return Graded(outcome, note=f"reference {reference.status}")
+
+
+def errors(value, exact) -> tuple[float, float]:
+    with mpmath.workdps(60):
+        vals = np.ravel(np.asarray(value, dtype=float))
+        refs = [mpmath.mpf(s) for s in _flatten(exact)]
+        abs_err = max((abs(mpmath.mpf(float(v)) - r) for v, r in zip(vals, refs)), default=mpmath.mpf(0))
+        scale = max((abs(r) for r in refs), default=mpmath.mpf(0))
+        rel_err = abs_err / scale if scale != 0 else abs_err
+        return float(abs_err), float(rel_err)
+
+
+def _flatten(x):
+    if isinstance(x, list):
+        for item in x:
+            yield from _flatten(item)
+    else:
+        yield x
+
+
+__all__ = ["compare", "compare_text", "make_problem", "grade", "errors", "parse_at", "parse_wrt",
+           "resolve_methods", "TIMEOUT"]

@@ -1,0 +1,358 @@
+"""The one table of operators and functions.
+
+Every operator and function derivcmp knows is defined here exactly once: its
+arity, a NumPy implementation (numerically stable where the naive formula is
+not), a complex-safe form where the function is analytic, its mpmath and
+sympy counterparts, its real domain, where it fails to be differentiable, and
+its partial derivatives.  Every backend, the reference, the parser and the
+tests read this table; adding a function is adding one ``Primitive``.
+
+Derivative rules are written once against an *ops namespace* ``o`` rather
+than against NumPy: ``o.cos(x)`` calls the primitive ``cos`` in whatever value
+domain the caller works in (floats for reverse mode, taped values for
+reverse-over-reverse, dual numbers or code generation later).  So a rule is
+itself differentiable, like a JAX ``defjvp`` rule built from primitives.
+A rule returns one partial derivative per argument, or ``None`` where that
+partial is identically zero.
+
+This module must never evaluate user text or know about reporting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import mpmath
+import numpy as np
+import sympy
+
+Reason = "str | None"
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One operator or function and everything every backend needs of it."""
+
+    name: str
+    arity: int
+    np: Callable[..., Any]
+    mp: Callable[..., Any]
+    sp: Callable[..., Any]
+    partials: Callable[..., tuple]
+    syntax: str | None = None          # how users write it: function name or operator
+    infix: str | None = None           # operator symbol for the printer
+    cx: Callable[..., Any] | None = None   # complex-safe form, None where not analytic
+    domain: Callable[..., str | None] | None = None   # reason when undefined at a point
+    kink: Callable[..., str | None] | None = None     # reason when not differentiable
+    domain_note: str = "all reals"
+    sample: tuple[tuple[float, float], ...] = field(default=((-3.0, 3.0),))
+    doc: str = ""
+
+
+# --- stable float implementations -------------------------------------------
+
+def _sigmoid(x):
+    x = np.asarray(x, dtype=float)
+    z = np.exp(-np.abs(x))          # never overflows
+    out = np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+    return out[()] if out.ndim == 0 else out
+
+
+def _softplus(x):
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _vectorize(scalar_fn):
+    vec = np.vectorize(scalar_fn, otypes=[float])
+
+    def fn(x):
+        if np.ndim(x) == 0:
+            return np.float64(scalar_fn(float(x)))
+        return vec(x)
+    fn.__name__ = scalar_fn.__name__
+    return fn
+
+
+_erf = _vectorize(math.erf)
+_erfc = _vectorize(math.erfc)
+
+
+def _cbrt_mp(x):
+    return mpmath.sign(x) * mpmath.cbrt(abs(x)) if x else mpmath.mpf(0)
+
+
+def _sigmoid_mp(x):
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def _softplus_mp(x):
+    return mpmath.log1p(mpmath.exp(x))
+
+
+def _sp_cbrt(x):
+    return sympy.sign(x) * sympy.Abs(x) ** sympy.Rational(1, 3)
+
+
+# --- domain and kink predicates (work on floats and on mpf) -----------------
+
+def _positive(what):
+    return lambda x: None if x > 0 else f"{what} of a non-positive number ({_show(x)})"
+
+
+def _nonneg(what):
+    return lambda x: None if x >= 0 else f"{what} of a negative number ({_show(x)})"
+
+
+def _unit_closed(what):
+    return lambda x: None if -1 <= x <= 1 else f"{what} of a number outside [-1, 1] ({_show(x)})"
+
+
+def _show(x) -> str:
+    return mpmath.nstr(x, 6) if isinstance(x, mpmath.mpf) else f"{float(x):.6g}"
+
+
+def _at_zero(msg):
+    return lambda x: msg if x == 0 else None
+
+
+def _div_domain(a, b):
+    return "division by zero" if b == 0 else None
+
+
+def _pow_domain(a, b):
+    if a > 0:
+        return None
+    if a == 0:
+        return None if b > 0 else f"0 raised to a non-positive power ({_show(b)})"
+    return f"negative base ({_show(a)}) with a non-integer or variable exponent"
+
+
+def _pow_kink(a, b):
+    if a == 0 and b < 1:
+        return "infinite slope of x^y at x = 0 with y < 1"
+    return None
+
+
+def _powi_domain(a, n):
+    return f"0 raised to a negative power ({_show(n)})" if a == 0 and n < 0 else None
+
+
+def _powi_kink(a, n):
+    return None
+
+
+def _log_base_domain(x, b):
+    if not x > 0:
+        return f"log of a non-positive number ({_show(x)})"
+    if not b > 0 or b == 1:
+        return f"log base must be positive and not 1 ({_show(b)})"
+    return None
+
+
+def _tie(what):
+    return lambda a, b: f"{what} is not differentiable where its arguments tie" if a == b else None
+
+
+def _atan2_domain(y, x):
+    return "atan2(0, 0) is undefined" if y == 0 and x == 0 else None
+
+
+def _atan2_kink(y, x):
+    return "atan2 jumps across the negative x axis" if y == 0 and x < 0 else None
+
+
+def _hypot_kink(a, b):
+    return "hypot is not differentiable at (0, 0)" if a == 0 and b == 0 else None
+
+
+# --- the table ---------------------------------------------------------------
+
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+_P = Primitive
+PRIMITIVES: tuple[Primitive, ...] = (
+    # operators ---------------------------------------------------------------
+    _P("add", 2, np.add, lambda a, b: a + b, lambda a, b: a + b,
+       lambda o, a, b, ans: (1.0, 1.0), infix="+", cx=np.add,
+       sample=((-3, 3), (-3, 3)), doc="a + b"),
+    _P("sub", 2, np.subtract, lambda a, b: a - b, lambda a, b: a - b,
+       lambda o, a, b, ans: (1.0, -1.0), infix="-", cx=np.subtract,
+       sample=((-3, 3), (-3, 3)), doc="a - b"),
+    _P("mul", 2, np.multiply, lambda a, b: a * b, lambda a, b: a * b,
+       lambda o, a, b, ans: (b, a), infix="*", cx=np.multiply,
+       sample=((-3, 3), (-3, 3)), doc="a * b"),
+    _P("div", 2, np.divide, lambda a, b: a / b, lambda a, b: a / b,
+       lambda o, a, b, ans: (1.0 / b, -ans / b), infix="/", cx=np.divide,
+       domain=_div_domain, domain_note="b != 0", sample=((-3, 3), (0.5, 3)), doc="a / b"),
+    _P("neg", 1, np.negative, lambda a: -a, lambda a: -a,
+       lambda o, a, ans: (-1.0,), infix="-", cx=np.negative, doc="-a"),
+    _P("pow", 2, np.power, lambda a, b: mpmath.power(a, b), lambda a, b: a ** b,
+       # d/da guarded JAX-style: b * a^(b-1) is the only form finite at a = 0
+       lambda o, a, b, ans: (b * a ** (b - 1.0), ans * o.log(a)),
+       syntax="pow", infix="^", cx=np.power, domain=_pow_domain, kink=_pow_kink,
+       domain_note="a > 0, or a = 0 and b > 0 (a < 0 needs an integer constant exponent)",
+       sample=((0.2, 3), (-2, 2)), doc="a ^ b, a ** b, pow(a, b)"),
+    _P("powi", 2, np.power, lambda a, n: mpmath.power(a, n), lambda a, n: a ** n,
+       lambda o, a, n, ans: (n * a ** (n - 1.0), None),
+       infix="^", cx=np.power, domain=_powi_domain, kink=_powi_kink,
+       domain_note="a != 0 when n < 0", sample=((-3, 3), (-3, 4)),
+       doc="a ^ n with n an integer constant: defined for negative a"),
+    # one-argument functions ----------------------------------------------------
+    _P("exp", 1, np.exp, mpmath.exp, sympy.exp,
+       lambda o, x, ans: (ans,), syntax="exp", cx=np.exp),
+    _P("log", 1, np.log, mpmath.log, sympy.log,
+       lambda o, x, ans: (1.0 / x,), syntax="log", cx=np.log,
+       domain=_positive("log"), domain_note="x > 0", sample=((0.05, 5),)),
+    _P("log2", 1, np.log2, lambda x: mpmath.log(x, 2), lambda x: sympy.log(x, 2),
+       lambda o, x, ans: (1.0 / (x * LN2),), syntax="log2", cx=np.log2,
+       domain=_positive("log2"), domain_note="x > 0", sample=((0.05, 5),)),
+    _P("log10", 1, np.log10, mpmath.log10, lambda x: sympy.log(x, 10),
+       lambda o, x, ans: (1.0 / (x * LN10),), syntax="log10", cx=np.log10,
+       domain=_positive("log10"), domain_note="x > 0", sample=((0.05, 5),)),
+    _P("log1p", 1, np.log1p, mpmath.log1p, lambda x: sympy.log(1 + x),
+       lambda o, x, ans: (1.0 / (1.0 + x),), syntax="log1p", cx=np.log1p,
+       domain=lambda x: None if x > -1 else f"log1p of a number <= -1 ({_show(x)})",
+       domain_note="x > -1", sample=((-0.9, 4),)),
+    _P("expm1", 1, np.expm1, mpmath.expm1, lambda x: sympy.exp(x) - 1,
+       lambda o, x, ans: (o.exp(x),), syntax="expm1", cx=np.expm1),
+    _P("sqrt", 1, np.sqrt, mpmath.sqrt, sympy.sqrt,
+       lambda o, x, ans: (0.5 / ans,), syntax="sqrt", cx=np.sqrt,
+       domain=_nonneg("sqrt"), kink=_at_zero("sqrt has an infinite slope at 0"),
+       domain_note="x >= 0 (not differentiable at 0)", sample=((0.05, 5),)),
+    _P("cbrt", 1, np.cbrt, _cbrt_mp, _sp_cbrt,
+       lambda o, x, ans: (1.0 / (3.0 * ans * ans),), syntax="cbrt",
+       kink=_at_zero("cbrt has an infinite slope at 0"),
+       domain_note="all reals, real cube root (not differentiable at 0)",
+       sample=((-4, 4),)),
+    _P("abs", 1, np.abs, abs, sympy.Abs,
+       lambda o, x, ans: (o.sign(x),), syntax="abs",
+       kink=_at_zero("abs is not differentiable at 0"),
+       domain_note="all reals (not differentiable at 0)"),
+    _P("sign", 1, np.sign, mpmath.sign, sympy.sign,
+       lambda o, x, ans: (None,), syntax="sign",
+       kink=_at_zero("sign jumps at 0"), domain_note="all reals (jumps at 0)"),
+    _P("sin", 1, np.sin, mpmath.sin, sympy.sin,
+       lambda o, x, ans: (o.cos(x),), syntax="sin", cx=np.sin),
+    _P("cos", 1, np.cos, mpmath.cos, sympy.cos,
+       lambda o, x, ans: (-o.sin(x),), syntax="cos", cx=np.cos),
+    _P("tan", 1, np.tan, mpmath.tan, sympy.tan,
+       lambda o, x, ans: (1.0 + ans * ans,), syntax="tan", cx=np.tan,
+       domain_note="x not an odd multiple of pi/2", sample=((-1.4, 1.4),)),
+    _P("asin", 1, np.arcsin, mpmath.asin, sympy.asin,
+       lambda o, x, ans: (1.0 / o.sqrt((1.0 - x) * (1.0 + x)),), syntax="asin", cx=np.arcsin,
+       domain=_unit_closed("asin"), kink=lambda x: "asin has an infinite slope at +-1" if abs(x) == 1 else None,
+       domain_note="-1 <= x <= 1 (not differentiable at +-1)", sample=((-0.95, 0.95),)),
+    _P("acos", 1, np.arccos, mpmath.acos, sympy.acos,
+       lambda o, x, ans: (-1.0 / o.sqrt((1.0 - x) * (1.0 + x)),), syntax="acos", cx=np.arccos,
+       domain=_unit_closed("acos"), kink=lambda x: "acos has an infinite slope at +-1" if abs(x) == 1 else None,
+       domain_note="-1 <= x <= 1 (not differentiable at +-1)", sample=((-0.95, 0.95),)),
+    _P("atan", 1, np.arctan, mpmath.atan, sympy.atan,
+       lambda o, x, ans: (1.0 / (1.0 + x * x),), syntax="atan", cx=np.arctan),
+    _P("sinh", 1, np.sinh, mpmath.sinh, sympy.sinh,
+       lambda o, x, ans: (o.cosh(x),), syntax="sinh", cx=np.sinh),
+    _P("cosh", 1, np.cosh, mpmath.cosh, sympy.cosh,
+       lambda o, x, ans: (o.sinh(x),), syntax="cosh", cx=np.cosh),
+    # sech^2 = 4t/(1+t)^2 with t = e^{-2|x|}: 1 - tanh^2 cancels to 0 for |x| > 19
+    _P("tanh", 1, np.tanh, mpmath.tanh, sympy.tanh,
+       lambda o, x, ans: (_sech2(o, x),), syntax="tanh", cx=np.tanh),
+    # 1/hypot(1, x) rather than 1/sqrt(1 + x^2): no overflow for |x| > 1e154
+    _P("asinh", 1, np.arcsinh, mpmath.asinh, sympy.asinh,
+       lambda o, x, ans: (1.0 / o.hypot(1.0, x),), syntax="asinh", cx=np.arcsinh),
+    _P("acosh", 1, np.arccosh, mpmath.acosh, sympy.acosh,
+       lambda o, x, ans: (1.0 / o.sqrt((x - 1.0) * (x + 1.0)),), syntax="acosh", cx=np.arccosh,
+       domain=lambda x: None if x >= 1 else f"acosh of a number below 1 ({_show(x)})",
+       kink=lambda x: "acosh has an infinite slope at 1" if x == 1 else None,
+       domain_note="x >= 1 (not differentiable at 1)", sample=((1.05, 5),)),
+    _P("atanh", 1, np.arctanh, mpmath.atanh, sympy.atanh,
+       lambda o, x, ans: (1.0 / ((1.0 - x) * (1.0 + x)),), syntax="atanh", cx=np.arctanh,
+       domain=lambda x: None if -1 < x < 1 else f"atanh of a number outside (-1, 1) ({_show(x)})",
+       domain_note="-1 < x < 1", sample=((-0.95, 0.95),)),
+    _P("erf", 1, _erf, mpmath.erf, sympy.erf,
+       lambda o, x, ans: (TWO_OVER_SQRT_PI * o.exp(-(x * x)),), syntax="erf"),
+    _P("erfc", 1, _erfc, mpmath.erfc, sympy.erfc,
+       lambda o, x, ans: (-TWO_OVER_SQRT_PI * o.exp(-(x * x)),), syntax="erfc"),
+    # sigmoid' = s(x) s(-x), not s(1-s): 1 - s rounds to 0 for x > 37
+    _P("sigmoid", 1, _sigmoid, _sigmoid_mp, lambda x: 1 / (1 + sympy.exp(-x)),
+       lambda o, x, ans: (ans * o.sigmoid(-x),), syntax="sigmoid",
+       cx=lambda z: 1.0 / (1.0 + np.exp(-z)), sample=((-8, 8),),
+       doc="1/(1+exp(-x)), evaluated without overflow"),
+    _P("softplus", 1, _softplus, _softplus_mp, lambda x: sympy.log(1 + sympy.exp(x)),
+       lambda o, x, ans: (o.sigmoid(x),), syntax="softplus",
+       cx=lambda z: np.log(1.0 + np.exp(z)), sample=((-8, 8),),
+       doc="log(1+exp(x)), evaluated without overflow"),
+    # relu'(x) = relu(sign(x)): 1 for x > 0, 0 for x <= 0 (the subgradient JAX picks)
+    _P("relu", 1, lambda x: np.maximum(x, 0.0), lambda x: max(x, 0), lambda x: sympy.Max(0, x),
+       lambda o, x, ans: (o.relu(o.sign(x)),), syntax="relu",
+       kink=_at_zero("relu is not differentiable at 0"),
+       domain_note="all reals (not differentiable at 0)"),
+    # two-argument functions ----------------------------------------------------
+    _P("log_base", 2, lambda x, b: np.log(x) / np.log(b), lambda x, b: mpmath.log(x) / mpmath.log(b),
+       lambda x, b: sympy.log(x) / sympy.log(b),
+       lambda o, x, b, ans: (1.0 / (x * o.log(b)), -ans / (b * o.log(b))),
+       syntax="log", cx=lambda z, b: np.log(z) / np.log(b), domain=_log_base_domain,
+       domain_note="x > 0, base > 0, base != 1", sample=((0.1, 5), (1.5, 5)),
+       doc="log(x, base)"),
+    _P("atan2", 2, np.arctan2, mpmath.atan2, sympy.atan2,
+       lambda o, y, x, ans: (x / (x * x + y * y), -y / (x * x + y * y)), syntax="atan2",
+       domain=_atan2_domain, kink=_atan2_kink,
+       domain_note="(y, x) != (0, 0) (jumps on the negative x axis)",
+       sample=((0.2, 3), (-3, 3)), doc="atan2(y, x)"),
+    _P("hypot", 2, np.hypot, mpmath.hypot, lambda a, b: sympy.sqrt(a ** 2 + b ** 2),
+       lambda o, a, b, ans: (a / ans, b / ans), syntax="hypot", kink=_hypot_kink,
+       domain_note="all reals (not differentiable at (0, 0))",
+       sample=((-3, 3), (-3, 3))),
+    # d max(a,b)/da = (1 + sign(a-b))/2: 1, 0, or 1/2 at a tie (a subgradient)
+    _P("max", 2, np.maximum, lambda a, b: max(a, b), sympy.Max,
+       lambda o, a, b, ans: (0.5 * (1.0 + o.sign(a - b)), 0.5 * (1.0 - o.sign(a - b))),
+       syntax="max", kink=_tie("max"), domain_note="all reals (not differentiable at a tie)",
+       sample=((-3, 3), (-3, 3))),
+    _P("min", 2, np.minimum, lambda a, b: min(a, b), sympy.Min,
+       lambda o, a, b, ans: (0.5 * (1.0 - o.sign(a - b)), 0.5 * (1.0 + o.sign(a - b))),
+       syntax="min", kink=_tie("min"), domain_note="all reals (not differentiable at a tie)",
+       sample=((-3, 3), (-3, 3))),
+)
+
+
+def _sech2(o, x):
+    t = o.exp(-2.0 * o.abs(x))
+    return 4.0 * t / ((1.0 + t) * (1.0 + t))
+
+
+BY_NAME: dict[str, Primitive] = {p.name: p for p in PRIMITIVES}
+
+#: (syntax name, number of arguments) -> primitive, for the parser.
+FUNCTIONS: dict[tuple[str, int], Primitive] = {
+    (p.syntax, p.arity): p for p in PRIMITIVES if p.syntax is not None
+}
+FUNCTION_NAMES: frozenset[str] = frozenset(name for name, _ in FUNCTIONS)
+
+CONSTANTS: dict[str, tuple[float, Any, Any]] = {
+    # name: (float value, mpmath value getter, sympy value)
+    "pi": (math.pi, lambda: +mpmath.pi, sympy.pi),
+    "e": (math.e, lambda: mpmath.e(), sympy.E),
+}
+
+
+class FloatOps:
+    """The ops namespace for plain NumPy values: ``o.cos(x)`` is ``np.cos(x)``."""
+
+    def __getattr__(self, name: str):
+        try:
+            fn = BY_NAME[name].np
+        except KeyError:
+            raise AttributeError(f"no primitive named {name!r}") from None
+        setattr(self, name, fn)
+        return fn
+
+
+FLOAT_OPS = FloatOps()
+
+
+def arities(name: str) -> list[int]:
+    """The argument counts a function name accepts, e.g. ``[1, 2]`` for log."""
+    return sorted(n for (s, n) in FUNCTIONS if s == name)

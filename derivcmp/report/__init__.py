@@ -1,0 +1,154 @@
+"""Reporters turn a ``Comparison`` into text; they never compute a value.
+
+``document`` builds the ``derivcmp/1`` JSON document (DESIGN.md, "JSON output
+(spec)"); ``rows`` the flat per-method rows that the table, CSV and Markdown
+reporters share.  Number formatting lives here so every format agrees.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..problem import Comparison, Graded, Reference
+
+SCHEMA = "derivcmp/1"
+
+
+def finite_or_none(x: Any) -> Any:
+    """Floats as JSON numbers, non-finite as null, arrays as (nested) lists."""
+    if x is None:
+        return None
+    if isinstance(x, np.ndarray):
+        if x.ndim == 0:
+            return finite_or_none(float(x))
+        return [finite_or_none(v) for v in x]
+    if isinstance(x, (list, tuple)):
+        return [finite_or_none(v) for v in x]
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def reference_document(ref: Reference) -> dict[str, Any]:
+    return {"value": finite_or_none(ref.value), "digits": ref.digits, "exact": ref.exact,
+            "status": ref.status, "message": ref.message}
+
+
+def method_document(g: Graded, timing: bool = True) -> dict[str, Any]:
+    o = g.outcome
+    t = o.timing
+    time = None
+    if timing and t is not None:
+        time = {"setup_s": t.setup_s, "eval_s": t.eval_s, "eval_spread_s": t.eval_spread_s,
+                "repeats": t.repeats}
+    return {"name": o.method, "status": o.status, "message": o.message,
+            "value": finite_or_none(o.value), "abs_error": finite_or_none(g.abs_error),
+            "rel_error": finite_or_none(g.rel_error), "time": time,
+            "details": _jsonable(dict(o.details))}
+
+
+def document(c: Comparison, timing: bool = True) -> dict[str, Any]:
+    p = c.problem
+    return {"schema": SCHEMA, "expression": p.text, "wrt": list(p.wrt), "order": p.order,
+            "at": {k: float(v) for k, v in p.point.items()},
+            "reference": reference_document(c.reference),
+            "methods": [method_document(g, timing) for g in c.results]}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return finite_or_none(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+# --- shared text formatting ----------------------------------------------------
+
+def fmt_value(v: Any, sep: str = ", ") -> str:
+    """Shortest round-trip repr for scalars; lists for gradients; rows for Hessians."""
+    if v is None:
+        return "-"
+    a = np.asarray(v, dtype=float)
+    if a.ndim == 0:
+        return _num(float(a))
+    if a.ndim == 1:
+        return "[" + sep.join(_num(float(x)) for x in a) + "]"
+    return "[" + sep.join(fmt_value(row, sep) for row in a) + "]"
+
+
+def _num(x: float) -> str:
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return repr(x)
+
+
+def fmt_error(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return "0" if x == 0 else f"{x:.2e}"
+
+
+def correct_digits(rel: float | None) -> float | None:
+    """-log10 of the relative error, capped at 17 (float64 has ~15.9)."""
+    if rel is None:
+        return None
+    return 17.0 if rel == 0 else max(0.0, min(17.0, -math.log10(rel)))
+
+
+def fmt_time(s: float | None) -> str:
+    if s is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if s >= scale or unit == "ns":
+            return f"{s / scale:.3g} {unit}"
+    return f"{s:.3g} s"  # pragma: no cover
+
+
+def fmt_exact(exact: Any) -> str:
+    if exact is None:
+        return "-"
+    if isinstance(exact, list):
+        return "[" + ", ".join(fmt_exact(e) for e in exact) + "]"
+    return str(exact)
+
+
+def rows(c: Comparison, timing: bool = True) -> list[dict[str, str]]:
+    """One flat row of strings per method, for table, CSV and Markdown."""
+    out = []
+    for g in c.results:
+        o = g.outcome
+        t = o.timing if timing else None
+        digits = correct_digits(g.rel_error)
+        out.append({
+            "method": o.method,
+            "status": o.status,
+            "value": fmt_value(o.value),
+            "abs_error": fmt_error(g.abs_error),
+            "rel_error": fmt_error(g.rel_error),
+            "digits": "-" if digits is None else f"{digits:.1f}",
+            "setup": fmt_time(t.setup_s) if t else "-",
+            "eval": (f"{fmt_time(t.eval_s)} ± {fmt_time(t.eval_spread_s)}"
+                     if t and t.eval_s is not None else "-"),
+            "message": o.message or g.note or "",
+        })
+    return out
+
+
+def heading(c: Comparison) -> str:
+    p = c.problem
+    wrt = ", ".join(p.wrt)
+    if len(p.wrt) == 1:
+        what = f"d{'' if p.order == 1 else p.order}/d{wrt}{'' if p.order == 1 else '^' + str(p.order)}"
+    else:
+        what = ("gradient" if p.order == 1 else "Hessian") + f" wrt ({wrt})"
+    at = ", ".join(f"{k}={_num(float(v))}" for k, v in p.point.items())
+    return f"{what} of {p.text}" + (f" at {at}" if at else "")

@@ -1,0 +1,59 @@
+"""Our AST to sympy trees, built node by node from the primitive table.
+
+sympy never sees user text: every sympy object here is constructed from an
+AST node (``sympy.Symbol(name, real=True)``, ``sympy.Rational(literal)``, the
+table's sympy counterpart).  Variables are real, so ``diff(Abs(x))`` is
+``sign(x)`` and the real semantics of DESIGN.md hold.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from .expr import Apply, Const, Expr, Num, Var, walk
+from .primitives import BY_NAME, CONSTANTS
+
+
+def symbol(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, real=True)
+
+
+def to_sympy(expr: Expr) -> sympy.Expr:
+    """Convert without recursion; identical subtrees are converted once."""
+    done: dict[Expr, sympy.Expr] = {}
+    for node in walk(expr):
+        if node in done:
+            continue
+        if isinstance(node, Num):
+            # the exact decimal the user wrote, not its nearest double
+            done[node] = sympy.Rational(node.text)
+        elif isinstance(node, Const):
+            done[node] = CONSTANTS[node.name][2]
+        elif isinstance(node, Var):
+            done[node] = symbol(node.name)
+        else:
+            assert isinstance(node, Apply)
+            done[node] = BY_NAME[node.op].sp(*[done[a] for a in node.args])
+    return done[expr]
+
+
+def without_dirac(expr: sympy.Expr) -> sympy.Expr:
+    """Drop DiracDelta terms (from differentiating sign/Heaviside).
+
+    They vanish wherever the derivative exists; the points where they do not
+    are kinks, which the reference detects from the AST and reports itself.
+    """
+    if expr.has(sympy.DiracDelta):
+        expr = expr.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    return expr
+
+
+def derivative(expr: sympy.Expr, wrt: tuple[str, ...], order: int):
+    """Scalar, list (gradient) or list of lists (Hessian) of sympy derivatives."""
+    syms = [symbol(n) for n in wrt]
+    if len(syms) == 1:
+        return without_dirac(sympy.diff(expr, syms[0], order))
+    if order == 1:
+        return [without_dirac(sympy.diff(expr, s)) for s in syms]
+    grads = [sympy.diff(expr, s) for s in syms]
+    return [[without_dirac(sympy.diff(g, s)) for s in syms] for g in grads]
