@@ -17,6 +17,7 @@ from .compare import compare, make_problem, resolve_methods
 from .errors import DerivcmpError
 
 FORMATS = ("table", "json", "csv", "markdown")
+DEFAULT_TIMEOUT = 10.0
 
 
 class _Group(click.Group):
@@ -44,14 +45,16 @@ def main() -> None:
 @click.option("--methods", default=None, help="Comma-separated methods, or 'all' (default: symbolic,fd-central,ad-reverse).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--no-timing", is_flag=True, help="Skip the timing runs.")
+@click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds each method (and the reference) may take; 0 for no limit.")
 def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str | None,
-             fmt: str, no_timing: bool) -> None:
+             fmt: str, no_timing: bool, timeout: float) -> None:
     """Differentiate EXPRESSION at a point with every method and compare."""
     names = resolve_methods(methods)
     problem, warnings = make_problem(expression, wrt, at, order)
     for w in warnings:
         click.echo(w, err=True)
-    result = compare(problem, names, timing=not no_timing, warnings=warnings)
+    result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
     emit(result, fmt, not no_timing)
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import replace
 from typing import Iterable, Mapping, Sequence
 
 import mpmath
 import numpy as np
 
-from . import backends
+from . import backends, deadline
 from .errors import DerivcmpError, ParseError
 from .expr import Expr, parse, variables
 from .problem import (ERROR, MAX_ORDER, NOT_DIFFERENTIABLE, OK, TIMEOUT, UNDEFINED, Comparison, Graded,
@@ -169,18 +170,46 @@ def resolve_methods(methods: str | Iterable[str] | None) -> list[str]:
 
 
 def compare(problem: Problem, methods: Sequence[str] | None = None, timing: bool = True,
-            warnings: Sequence[str] = ()) -> Comparison:
+            warnings: Sequence[str] = (), timeout: float | None = None) -> Comparison:
+    """Reference and methods for one problem.
+
+    With ``timeout`` (seconds), the reference and each method run in a child
+    process under that deadline; one that overruns reports ``timeout``.
+    """
     names = resolve_methods(methods)
-    reference = compute_reference(problem)
+    reference = reference_with_deadline(problem, timeout)
     reg = backends.registry()
-    results = tuple(grade(reference, backends.run(reg[m], problem, timing), problem) for m in names)
+    results = tuple(grade(reference, run_with_deadline(reg[m], problem, timing, timeout), problem)
+                    for m in names)
     return Comparison(problem, reference, results, tuple(warnings))
 
 
+def reference_with_deadline(problem: Problem, timeout: float | None) -> Reference:
+    start = time.perf_counter()
+    got = deadline.call(lambda: compute_reference(problem), timeout)
+    if isinstance(got, deadline.Timeout):
+        return Reference(TIMEOUT, message=f"the reference gave up after {got.seconds:g} s "
+                         "(raise --timeout to wait longer); the methods are shown ungraded",
+                         time_s=time.perf_counter() - start)
+    if isinstance(got, deadline.Crashed):
+        return Reference(ERROR, message=f"the reference failed: {got.message}",
+                         time_s=time.perf_counter() - start)
+    return got
+
+
+def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | None) -> Outcome:
+    got = deadline.call(lambda: backends.run(backend, problem, timing), timeout)
+    if isinstance(got, deadline.Timeout):
+        return Outcome(backend.name, TIMEOUT, message=f"gave up after {got.seconds:g} s")
+    if isinstance(got, deadline.Crashed):
+        return Outcome(backend.name, ERROR, message=got.message)
+    return got
+
+
 def compare_text(text: str, wrt=None, at=None, order: int = 1, methods=None,
-                 timing: bool = True) -> Comparison:
+                 timing: bool = True, timeout: float | None = None) -> Comparison:
     problem, warnings = make_problem(text, wrt, at, order)
-    return compare(problem, methods, timing, warnings)
+    return compare(problem, methods, timing, warnings, timeout)
 
 
 def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None) -> Graded:

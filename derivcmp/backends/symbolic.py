@@ -31,6 +31,9 @@ class Symbolic:
         return None
 
     def prepare(self, problem: Problem) -> Prepared:
+        # the reference may have differentiated the same tree in this process:
+        # start from a cold cache so the setup time is this method's own
+        sympy.core.cache.clear_cache()
         sym = sympy_bridge.to_sympy(problem.expr)
         deriv = sympy_bridge.derivative(sym, problem.wrt, problem.order)
         names = variables(problem.expr)
