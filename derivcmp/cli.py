@@ -70,7 +70,7 @@ def emit(result, fmt: str, timing: bool) -> None:
         click.echo(to_markdown(result, timing), nl=False)
     else:
         from .report.terminal import render, stdout_console
-        render(result, stdout_console(click.get_text_stream("stdout")), timing)
+        render(result, stdout_console(sys.stdout), timing)
 
 
 @main.command("functions")
@@ -91,7 +91,7 @@ def functions_cmd(fmt: str) -> None:
         table.add_column(col)
     for p in items:
         table.add_row(p.syntax, str(p.arity), p.domain_note, p.doc)
-    console = stdout_console(click.get_text_stream("stdout"))
+    console = stdout_console(sys.stdout)
     console.print(table)
     console.print("operators: + - * / ^ ** (power is right-associative and binds tighter than unary minus); "
                   "constants: pi e", highlight=False)

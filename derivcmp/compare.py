@@ -80,7 +80,7 @@ def _constant_value(name: str, text: str) -> float:
     if not text:
         raise DerivcmpError(f"--at: no value given for {name!r}")
     try:
-        return float(text)
+        return _as_float(name, float(text))
     except ValueError:
         pass
     try:
