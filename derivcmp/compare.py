@@ -222,11 +222,11 @@ def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None
     if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, ERROR):
         if outcome.status == OK:
             convention = getattr(backends.registry().get(outcome.method), "convention", None)
-            msg = ("the function is not differentiable here; this value is only the method's convention"
+            msg = ("no derivative here; the value is the method's convention"
                    if reference.status == NOT_DIFFERENTIABLE else
-                   "the derivative is undefined here; this value is not a derivative")
+                   "the derivative is undefined here; the value is not a derivative")
             if convention and reference.status == NOT_DIFFERENTIABLE:
-                msg += f" ({convention})"
+                msg += f": {convention}"
         else:
             msg = outcome.message
         return Graded(replace(outcome, status=reference.status, message=msg))
