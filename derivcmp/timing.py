@@ -17,7 +17,7 @@ from .problem import Timing
 
 
 def measure(fn: Callable[[], object], setup_s: float, *, repeats: int = 7,
-            min_batch_s: float = 0.004, max_number: int = 1_000_000) -> Timing:
+            min_batch_s: float = 0.0025, max_number: int = 1_000_000) -> Timing:
     number = 1
     enabled = gc.isenabled()
     gc.disable()
