@@ -97,5 +97,140 @@ def functions_cmd(fmt: str) -> None:
                   "constants: pi e", highlight=False)
 
 
+# --- batch and check: many cases from expression files -----------------------------
+
+def _suite_options(fn):
+    """The options ``batch`` and ``check`` share (the method and timing ones match ``eval``)."""
+    options = [
+        click.argument("paths", nargs=-1, required=True, type=click.Path()),
+        click.option("--methods", default=None,
+                     help="Comma-separated methods, or 'all'; overrides the files' own lists."),
+        click.option("--jobs", "-j", type=click.IntRange(1, None), default=None,
+                     help="Worker processes (default: all cores; 1 runs in this process)."),
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
+        click.option("--output", "-o", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+                     help="Write the report to FILE instead of stdout."),
+        click.option("--no-timing", is_flag=True, help="Skip the timing runs."),
+        click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
+                     help="Seconds each method (and the reference) may take per case; 0 for no limit."),
+        click.option("--wrt", help="For .txt files: variable(s) to differentiate by (default: all)."),
+        click.option("--at", "at", default="", help="For .txt files: the point, e.g. x=1,y=2."),
+        click.option("--order", type=click.IntRange(1, None), default=1, show_default=True,
+                     help="For .txt files: the derivative order."),
+        click.option("--tag", "tags", multiple=True, help="Run only cases with this tag (repeatable)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags):
+    """Load, report input problems on stderr, run with a progress bar."""
+    from .batch import run_cases, summarize
+    from .report.batch import progress
+    from .suite import load
+    names = resolve_methods(methods) if methods else None
+    loaded = load(paths, wrt=wrt, at=at, order=order, tags=tags)
+    for d in loaded.diagnostics:
+        click.echo(str(d), err=True)
+    if not loaded.cases:
+        why = f"no case has the tag {', '.join(map(repr, tags))}" if tags and not loaded.errors else \
+            "no cases to run"
+        raise DerivcmpError(why)
+    with progress(len(loaded.cases)) as advance:
+        run = run_cases(loaded.cases, names, timing=not no_timing, jobs=jobs, timeout=timeout or None,
+                        on_result=advance)
+    return loaded, run, summarize(run)
+
+
+def _emit_batch(run, summary, fmt: str, output: str, report=None) -> None:
+    from .batch import environment
+    from .report import batch as rb
+    from .report.terminal import stdout_console
+    if fmt == "table":
+        if output == "-":
+            rb.render(run, summary, stdout_console(sys.stdout), report)
+        else:
+            with open(output, "w", encoding="utf-8") as fh:
+                rb.render(run, summary, stdout_console(fh), report)
+        return
+    text = (rb.to_json(run, summary, environment()) if fmt == "json" else
+            rb.to_csv(run, report) if fmt == "csv" else rb.to_markdown(run, summary, report))
+    _write(output, text)
+
+
+def _write(path: str, text: str) -> None:
+    if path == "-":
+        click.echo(text, nl=False)
+        return
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _finish(loaded, run, failed: bool = False) -> None:
+    if run.interrupted:
+        click.echo(f"interrupted: {len(run.results)} of {run.total} cases finished; "
+                   "the report covers only those", err=True)
+        sys.exit(130)
+    if loaded.errors:
+        n = len(loaded.errors)
+        click.echo(f"error: {n} input error{'s' if n > 1 else ''} (above); the other cases ran", err=True)
+        sys.exit(2)
+    if failed:
+        sys.exit(1)
+
+
+@main.command("batch")
+@_suite_options
+def batch_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, order, tags) -> None:
+    """Run every case in PATH... (TOML suites, .txt files, or directories of them).
+
+    Prints a table per case and a summary per method; exits 2 if any file had
+    mistakes (the good cases still run), 130 on Ctrl-C (after the report).
+    """
+    loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags)
+    _emit_batch(run, summary, fmt, output)
+    _finish(loaded, run)
+
+
+@main.command("check")
+@_suite_options
+@click.option("--baseline", type=click.Path(dir_okay=False), help="Compare with this saved baseline.")
+@click.option("--save-baseline", type=click.Path(dir_okay=False), help="Save this run as a baseline.")
+@click.option("--junit", type=click.Path(dir_okay=False),
+              help="Write JUnit XML (one testcase per case×method).")
+@click.option("--markdown", "markdown", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write a GitHub-flavoured Markdown summary (e.g. to $GITHUB_STEP_SUMMARY).")
+@click.option("--factor", type=click.FloatRange(1, None, min_open=True), default=10.0, show_default=True,
+              help="Fail when a method's error grows past FACTOR× its baseline.")
+@click.option("--fail-on-slowdown", type=click.FloatRange(1, None, min_open=True), default=None,
+              help="Fail when a method's median eval-time ratio to the baseline exceeds FACTOR.")
+def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, order, tags, baseline,
+              save_baseline, junit, markdown, factor, fail_on_slowdown) -> None:
+    """Check PATH... for CI: tolerances, expected values, regressions vs a baseline.
+
+    Exit 0 pass, 1 a check failed, 2 bad input.
+    """
+    from . import batch as b
+    from .report.batch import to_markdown
+    from .report.junit import to_junit
+    base = b.load_baseline(baseline) if baseline else None
+    loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags)
+    report = b.check(run, base, factor, fail_on_slowdown, baseline)
+    _emit_batch(run, summary, fmt, output, report)
+    if junit:
+        _write(junit, to_junit(report, loaded.diagnostics, run.elapsed_s))
+    if markdown:
+        _write(markdown, to_markdown(run, summary, report))
+    if save_baseline:
+        if run.interrupted:
+            click.echo(f"not saving {save_baseline}: the run was interrupted", err=True)
+        else:
+            _write(save_baseline, json.dumps(b.baseline_document(run, report), indent=1,
+                                             allow_nan=False) + "\n")
+            click.echo(f"saved baseline {save_baseline} ({len(run.results)} cases)", err=True)
+    _finish(loaded, run, failed=not report.passed)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

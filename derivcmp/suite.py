@@ -248,7 +248,7 @@ def _field_message(err: DerivcmpError) -> str:
     # compare.py words its messages for command-line options ("--at: ..."); in
     # a file the same fields are keys
     msg = str(err)
-    return msg[2:] if msg.startswith("--") else msg
+    return msg.removeprefix("--")
 
 
 # --- TOML ----------------------------------------------------------------------
@@ -304,8 +304,9 @@ def load_toml(path: str) -> Loaded:
 
     for key in data:
         if key not in ("case", "defaults"):
-            err(layout.top_line(key), f"unknown top-level key '{key}'{_did_you_mean(key, ('case', 'defaults'))}"
-                " (a suite has [defaults] and [[case]] tables)")
+            hint = _did_you_mean(key, ("case", "defaults"))
+            err(layout.top_line(key), f"unknown top-level key '{key}'{hint} "
+                "(a suite has [defaults] and [[case]] tables)")
     defaults: dict[str, Any] = {}
     if "defaults" in data:
         start = layout.top_line("defaults")
@@ -423,7 +424,8 @@ def _check_type(key: str, v: Any) -> str | None:
             return f"must be between 1 and {MAX_ORDER}, got {v}"
     elif key == "tolerance":
         if not isinstance(v, dict):
-            return "must be a table of method = relative tolerance, e.g. tolerance = { \"fd-central\" = 1e-6 }" + got
+            return ("must be a table of method = relative tolerance, "
+                    "e.g. tolerance = { \"fd-central\" = 1e-6 }" + got)
         for name, x in v.items():
             if not _is_number(x) or not x >= 0 or not math.isfinite(x):
                 return f"for '{name}' must be a non-negative number, got {x!r}"
@@ -496,9 +498,7 @@ def _make_case(path: str, line: int, f: dict, d: dict, out: Loaded, line_of) -> 
     except DerivcmpError as err:
         out.diagnostics.append(Diagnostic(path, line_of(key) if key in f else line, _field_message(err)))
         return None
-    d_tags = d.get("tags", [])
-    c_tags = f.get("tags", [])
-    tags = ([d_tags] if isinstance(d_tags, str) else d_tags) + ([c_tags] if isinstance(c_tags, str) else c_tags)
+    tags = [t for src in (d, f) for t in _str_list(src.get("tags", []))]
     expected = f.get("expected")
     if expected is not None:
         why = _parse_expected(expected, f"{path}:{line_of('expected')}")
@@ -512,6 +512,10 @@ def _make_case(path: str, line: int, f: dict, d: dict, out: Loaded, line_of) -> 
                 expected_tolerance=float(f.get("expected_tolerance",
                                                d.get("expected_tolerance", DEFAULT_EXPECTED_TOLERANCE))),
                 expect=f.get("expect", OK), note=f.get("note"))
+
+
+def _str_list(v: str | list[str]) -> list[str]:
+    return [v] if isinstance(v, str) else list(v)
 
 
 def _point_value(name: str, v: Any) -> float:

@@ -1,0 +1,324 @@
+"""Reports of a batch: the JSON document, the terminal tables, CSV and Markdown.
+
+Everything here reads ``batch.BatchRun`` / ``batch.CheckReport`` data (built
+from ``derivcmp/1`` documents) and formats it; nothing is computed here that
+the JSON does not already hold, apart from layout.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from . import finite_or_none, fmt_error, fmt_time
+
+SCHEMA = "derivcmp-batch/1"
+
+_SHORT_STATUS = {"not-differentiable": "not-diff", "not-applicable": "n/a", "undefined": "undefined",
+                 "timeout": "timeout", "error": "error"}
+
+
+def batch_document(run, summary: Mapping[str, Any], environment: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``derivcmp-batch/1`` object (DESIGN.md, "Batch JSON (spec)")."""
+    return {"schema": SCHEMA, "cases": [r.document for r in run.results], "summary": dict(summary),
+            "environment": dict(environment)}
+
+
+def to_json(run, summary, environment) -> str:
+    return json.dumps(batch_document(run, summary, environment), indent=2, allow_nan=False) + "\n"
+
+
+@contextmanager
+def progress(total: int, console: Console | None = None) -> Iterator:
+    """A transient progress bar on stderr; hidden when stderr is not a terminal.
+
+    Yields the ``on_result(index, result)`` callback for ``batch.run_cases``.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    console = console or Console(stderr=True, no_color="NO_COLOR" in os.environ)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[last]}"), console=console,
+                   transient=True, disable=not console.is_terminal)
+    with bar:
+        task = bar.add_task("cases", total=total, last="")
+
+        def advance(_index: int, result) -> None:
+            bar.update(task, advance=1, last=result.case.id)
+
+        yield advance
+
+
+# --- cells shared by every text format ------------------------------------------
+
+def method_cell(m: Mapping[str, Any]) -> str:
+    """The relative error when graded, otherwise the (short) status."""
+    if m["status"] == "ok" and m["rel_error"] is not None:
+        return fmt_error(m["rel_error"])
+    return _SHORT_STATUS.get(m["status"], m["status"])
+
+
+def _files_differ(run) -> bool:
+    return len({r.case.file for r in run.results}) > 1
+
+
+def case_label(r, with_file: bool) -> str:
+    return f"{os.path.basename(r.case.file)}:{r.case.id}" if with_file and not r.case.id.startswith(
+        os.path.basename(r.case.file) + ":") else r.case.id
+
+
+def _case_check(report, r) -> tuple[bool, str, str]:
+    """(passed, short text, change marks) for the check column of one case."""
+    vs = report.for_case(r)
+    failed = [v.name for v in vs if not v.passed]
+    marks = "".join(sorted({v.mark for v in vs if v.mark}))
+    return (not failed), (f"FAIL {','.join(failed)}" if failed else "ok"), marks
+
+
+def _cell_with_mark(report, r, m) -> tuple[str, str, bool]:
+    """(change mark, cell text, passed) for one case × method."""
+    text = method_cell(m)
+    v = None if report is None else next((v for v in report.for_case(r) if v.name == m["name"]), None)
+    if v is None:
+        return "", text, True
+    return v.mark, text, v.passed
+
+
+def footer(run, report=None) -> list[str]:
+    lines = []
+    n = len(run.results)
+    workers = f"{run.jobs} worker{'s' if run.jobs > 1 else ''}" if run.jobs > 1 else "1 process"
+    lines.append(f"{n} case{'s' if n != 1 else ''} in {run.elapsed_s:.1f} s ({workers})")
+    if run.interrupted:
+        lines.append(f"interrupted: {n} of {run.total} cases finished; this report covers only those")
+    if report is not None:
+        lines.extend(check_lines(report))
+    return lines
+
+
+def check_lines(report) -> list[str]:
+    out = []
+    checked = [v for v in report.verdicts if not v.skipped]
+    fails = report.failures
+    if report.passed:
+        out.append(f"check: PASS ({len(checked)} checks)")
+    else:
+        parts = [f"{len(fails)} failing check{'s' if len(fails) != 1 else ''}"] if fails else []
+        if report.slow_methods:
+            parts.append(f"slower than {report.slowdown_factor:g}×: {', '.join(report.slow_methods)}")
+        out.append(f"check: FAIL ({'; '.join(parts)}; {len(checked)} checks)")
+    if report.baseline_path:
+        count = {mk: sum(v.mark == mk for v in report.verdicts) for mk in "+-!*"}
+        env = report.baseline_env or {}
+        what = ", ".join(x for x in (env.get("git_commit") and f"commit {env['git_commit'][:12]}",
+                                     env.get("created")) if x)
+        out.append(f"baseline {report.baseline_path}{f' ({what})' if what else ''}: "
+                   f"{count['+']} worse (+), {count['-']} better (-), {count['!']} newly failing (!), "
+                   f"{count['*']} fixed (*); error limit {report.factor:g}× the baseline")
+        if report.missing:
+            out.append(f"{len(report.missing)} baseline case(s) not run: "
+                       + ", ".join(f"{f}:{i}" for f, i in report.missing[:5])
+                       + (" …" if len(report.missing) > 5 else ""))
+        if report.time_ratios:
+            ratios = ", ".join(f"{k} {q:.2f}×" for k, q in report.time_ratios.items())
+            rule = (f"fails above {report.slowdown_factor:g}×" if report.slowdown_factor
+                    else "reported only; --fail-on-slowdown FACTOR makes it fail")
+            out.append(f"eval time vs baseline, median of per-case ratios: {ratios} "
+                       f"(timings are noisy: {rule})")
+        out.extend(report.notes)
+    return out
+
+
+def failure_lines(report, with_file: bool = True) -> list[str]:
+    return [f"{v.mark or ' '} {case_label(v.case, with_file)} [{v.name}]: {v.message}"
+            for v in report.failures]
+
+
+# --- terminal --------------------------------------------------------------------
+
+def render(run, summary, console: Console, report=None) -> None:
+    with_file = _files_differ(run)
+    methods = run.methods
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left",
+                  title="relative error per case" + (" (marks vs baseline: + worse, - better, "
+                                                     "! newly failing, * fixed)" if report and
+                                                     report.baseline_path else ""))
+    table.add_column("case", overflow="fold")
+    table.add_column("reference")
+    for name in methods:
+        table.add_column(name, justify="right")
+    table.add_column("most accurate")
+    if report is not None:
+        table.add_column("check")
+    for r in run.results:
+        cells: list[Any] = [case_label(r, with_file),
+                            Text(_SHORT_STATUS.get(r.reference_status, r.reference_status),
+                                 style="" if r.reference_status == "ok" else "yellow")]
+        for name in methods:
+            m = r.method(name)
+            if m is None:
+                cells.append("")
+                continue
+            mark, text, passed = _cell_with_mark(report, r, m)
+            cells.append(Text(mark + text, style="" if passed else "bold red"))
+        cells.append(", ".join(_most_accurate(r)) or "-")
+        if report is not None:
+            passed, text, marks = _case_check(report, r)
+            cells.append(Text(f"{text} {marks}".strip(), style="green" if passed else "bold red"))
+        table.add_row(*cells)
+    console.print(table)
+    console.print()
+    console.print(summary_table(summary, run.timing))
+    if report is not None and report.failures:
+        console.print()
+        console.print(Text("failures:", style="bold red"))
+        for line in failure_lines(report, True):
+            console.print(Text(line), soft_wrap=True)
+    console.print()
+    for line in footer(run, report):
+        style = "bold red" if line.startswith(("check: FAIL", "interrupted")) else (
+            "bold green" if line.startswith("check: PASS") else "dim")
+        console.print(Text(line, style=style), soft_wrap=True)
+
+
+def _most_accurate(r) -> list[str]:
+    from ..batch import most_accurate
+    return most_accurate(r.document)
+
+
+SUMMARY_COLUMNS = ("method", "ok", "not ok", "n/a", "median rel error", "worst rel error", "worst case",
+                   "median eval", "most accurate")
+
+
+def summary_rows(summary: Mapping[str, Any], timing: bool) -> list[list[str]]:
+    rows = []
+    for name, s in summary.items():
+        rows.append([name, str(s["ok"]), str(s["not_ok"]), str(s["not_applicable"]),
+                     fmt_error(s["median_rel_error"]), fmt_error(s["worst_rel_error"]),
+                     s["worst_case"] or "-", fmt_time(s["median_eval_s"]) if timing else "-",
+                     str(s["most_accurate"])])
+    return rows
+
+
+def summary_table(summary, timing: bool) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title="per method",
+                  title_justify="left")
+    for i, col in enumerate(SUMMARY_COLUMNS):
+        table.add_column(col, justify="left" if i in (0, 6) else "right", overflow="fold")
+    for row in summary_rows(summary, timing):
+        table.add_row(*row)
+    return table
+
+
+# --- CSV -------------------------------------------------------------------------
+
+CSV_FIELDS = ["file", "id", "expression", "wrt", "order", "reference_status", "reference", "method",
+              "status", "value", "abs_error", "rel_error", "eval_s", "setup_s", "message"]
+
+
+def to_csv(run, report=None) -> str:
+    buf = io.StringIO()
+    fields = CSV_FIELDS + (["check", "mark"] if report is not None else [])
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    verdicts = {v.key: v for v in report.verdicts} if report is not None else {}
+    for r in run.results:
+        d = r.document
+        ref = d["reference"]
+        for m in d["methods"]:
+            t = m["time"] or {}
+            value = finite_or_none(m["value"])
+            row = {"file": r.case.file, "id": r.case.id, "expression": d["expression"],
+                   "wrt": ",".join(d["wrt"]), "order": d["order"], "reference_status": ref["status"],
+                   "reference": json.dumps(ref["exact"]) if isinstance(ref["exact"], list)
+                   else (ref["exact"] or ""),
+                   "method": m["name"], "status": m["status"],
+                   "value": json.dumps(value) if isinstance(value, list) else _g(value),
+                   "abs_error": _g(m["abs_error"]), "rel_error": _g(m["rel_error"]),
+                   "eval_s": _g(t.get("eval_s")), "setup_s": _g(t.get("setup_s")),
+                   "message": m["message"] or ""}
+            if report is not None:
+                v = verdicts.get((r.case.file, r.case.id, m["name"]))
+                row["check"] = "" if v is None else ("skip" if v.skipped else "pass" if v.passed else "fail")
+                row["mark"] = "" if v is None else v.mark
+            w.writerow(row)
+    return buf.getvalue()
+
+
+def _g(x) -> str:
+    return "" if x is None else repr(float(x))
+
+
+# --- Markdown (GitHub-flavoured: CI step summaries, pull-request comments) ---------
+
+def _md(s: str) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_mark(text: str) -> str:
+    """Change marks are Markdown syntax (``*``, ``+``, ``-``, ``!``): escape them."""
+    return "".join("\\" + ch if ch in "*+-!" else ch for ch in text)
+
+
+def _md_table(header: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> list[str]:
+    lines = ["| " + " | ".join(_md(h) for h in header) + " |",
+             "|" + "|".join("---:" if i in right else ":---" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def to_markdown(run, summary, report=None) -> str:
+    with_file = _files_differ(run)
+    out: list[str] = []
+    if report is not None:
+        icon = "✅" if report.passed and not run.interrupted else "❌"
+        out += [f"### {icon} derivcmp check: {'pass' if report.passed else 'FAIL'}", ""]
+        if report.failures:
+            rows = [[_md_mark(v.mark), case_label(v.case, with_file), v.name, fmt_error(v.rel_error),
+                     "-" if v.tolerance is None else f"{v.tolerance:.0e}", v.message]
+                    for v in report.failures]
+            out += ["**Failures**", ""]
+            out += _md_table(["", "case", "method", "rel error", "tolerance", "why"], rows, {3, 4})
+            out.append("")
+    out += ["**Per method**", ""]
+    out += _md_table(list(SUMMARY_COLUMNS), summary_rows(summary, run.timing), {1, 2, 3, 4, 5, 7, 8})
+    out.append("")
+    methods = run.methods
+    header = ["case", "reference"] + methods + ["most accurate"] + (["check"] if report else [])
+    rows = []
+    for r in run.results:
+        row = [f"`{case_label(r, with_file)}`", r.reference_status]
+        for name in methods:
+            m = r.method(name)
+            if m is None:
+                row.append("")
+                continue
+            mark, text, passed = _cell_with_mark(report, r, m)
+            text = _md_mark(mark) + text
+            row.append(text if passed else f"**{text}** ❌")
+        row.append(", ".join(_most_accurate(r)) or "-")
+        if report is not None:
+            _, text, marks = _case_check(report, r)
+            row.append(f"{text} {_md_mark(marks)}".strip())
+        rows.append(row)
+    table = _md_table(header, rows, set(range(2, 2 + len(methods))))
+    if report is not None and len(rows) > 20:
+        out += ["<details><summary>Relative error per case "
+                f"({len(rows)} cases)</summary>", ""] + table + ["", "</details>"]
+    else:
+        out += ["**Relative error per case**", ""] + table
+    out.append("")
+    out += [f"_{_md(line)}_  " for line in footer(run, report)]
+    return "\n".join(out).rstrip() + "\n"
+
+
+__all__ = ["batch_document", "to_json", "render", "to_csv", "to_markdown", "method_cell", "summary_table",
+           "progress"]
