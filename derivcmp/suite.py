@@ -224,7 +224,7 @@ def load_text(path: str, wrt: tuple[str, ...] | None = None, at: Mapping[str, fl
     return out
 
 
-def _validate_problem(case: Case, out: Loaded) -> None:
+def _validate_problem(case: Case, out: Loaded, expected_line: int | None = None) -> None:
     """Build the problem once so that its mistakes are reported at load time."""
     try:
         problem, warnings = case.problem()
@@ -232,14 +232,17 @@ def _validate_problem(case: Case, out: Loaded) -> None:
         out.diagnostics.append(Diagnostic(case.file, case.line, err.render(), rendered=True))
         return
     except DerivcmpError as err:
-        out.diagnostics.append(Diagnostic(case.file, case.line, _field_message(err)))
+        msg = _field_message(err)
+        if case.file.endswith(".toml"):
+            msg = re.sub(r"; give (it|them) with --at .*", r"; give \1 in at = { ... }", msg)
+        out.diagnostics.append(Diagnostic(case.file, case.line, msg))
         return
     for w in warnings:
         out.diagnostics.append(Diagnostic(case.file, case.line, w.removeprefix("warning: "), "warning"))
     if case.expected is not None:
         why = _check_expected_shape(case.expected, problem)
         if why:
-            out.diagnostics.append(Diagnostic(case.file, case.line, f"expected: {why}"))
+            out.diagnostics.append(Diagnostic(case.file, expected_line or case.line, f"expected: {why}"))
             return
     out.cases.append(case)
 
@@ -339,7 +342,7 @@ def load_toml(path: str) -> Loaded:
         seen[cid] = start
         case = _make_case(path, start, fields, defaults, out, lambda k, s=start: layout.key_line(k, s))
         if case is not None:
-            _validate_problem(case, out)
+            _validate_problem(case, out, layout.key_line("expected", start))
     return out
 
 
