@@ -208,7 +208,11 @@ def run_cases(cases: Sequence[Case], methods: Sequence[str] | None = None, timin
     try:
         if jobs == 1:
             for i, case in enumerate(cases):
-                done(i, worker(case, methods, timing, timeout))
+                try:
+                    raw = worker(case, methods, timing, timeout)
+                except Exception as err:  # noqa: BLE001 - run_case never raises; a test worker might
+                    raw = {"crash": f"{type(err).__name__}: {err}"}
+                done(i, raw)
         else:
             _run_pool(cases, methods, timing, timeout, jobs, worker, done)
     except KeyboardInterrupt:
