@@ -15,7 +15,6 @@ This module never prints and never formats; ``report/batch.py`` does.
 
 from __future__ import annotations
 
-import inspect
 import multiprocessing
 import os
 import platform
@@ -28,8 +27,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from . import __version__
-from .compare import compare, errors
+from . import __version__, deadline
+from .compare import compare, errors, resolve_methods
 from .errors import DerivcmpError
 from .problem import ERROR, NOT_APPLICABLE, OK, Comparison, Graded, Outcome, Reference
 from .suite import Case
@@ -75,25 +74,38 @@ class BatchRun:
 
 # --- running one case ----------------------------------------------------------
 
-_COMPARE_TAKES_TIMEOUT = "timeout" in inspect.signature(compare).parameters
-
-
 def run_case(case: Case, methods: Sequence[str] | None = None, timing: bool = True,
              timeout: float | None = None) -> dict[str, Any]:
-    """Compare one case; a plain dict (cheap to pickle), never an exception."""
-    from .report import document
+    """Compare one case; a plain dict (cheap to pickle), never an exception.
+
+    ``timeout`` is per method and for the reference, as in ``compare``.  A
+    forked child per method costs more than most cases take, so the whole case
+    first runs in one child with the sum of those deadlines; only a case that
+    overruns that is run again with a deadline per method, to say which part
+    hung.
+    """
     start = time.perf_counter()
     try:
-        problem, warnings = case.problem()
-        kwargs = {"timeout": timeout} if (timeout and _COMPARE_TAKES_TIMEOUT) else {}
-        comparison = compare(problem, list(methods or case.methods or []) or None, timing, warnings,
-                             **kwargs)
-        doc = document(comparison, timing)
-        expected = check_expected(case, comparison) if case.expected is not None else None
-        return {"document": doc, "expected": expected, "seconds": time.perf_counter() - start}
+        names = list(methods or case.methods or []) or None
+        raw = None
+        if timeout and deadline.can_fork():
+            budget = timeout * (len(resolve_methods(names)) + 1)
+            got = deadline.call(lambda: _evaluate(case, names, timing, None), budget)
+            raw = got if isinstance(got, dict) else None
+        if raw is None:
+            raw = _evaluate(case, names, timing, timeout)
+        return {**raw, "seconds": time.perf_counter() - start}
     except Exception as err:  # noqa: BLE001 - one case must never stop the batch
         return {"crash": f"{type(err).__name__}: {err}".splitlines()[0][:300],
                 "seconds": time.perf_counter() - start}
+
+
+def _evaluate(case: Case, names: list[str] | None, timing: bool, timeout: float | None) -> dict[str, Any]:
+    from .report import document
+    problem, warnings = case.problem()
+    comparison = compare(problem, names, timing, warnings, timeout=timeout)
+    expected = check_expected(case, comparison) if case.expected is not None else None
+    return {"document": document(comparison, timing), "expected": expected}
 
 
 def _result(case: Case, raw: Mapping[str, Any], methods, timing: bool) -> CaseResult:

@@ -276,3 +276,16 @@ def test_expected_hessian_of_expressions(tmp_path):
     assert raw["expected"]["value"] == [[-16.0, 36.0], [36.0, -27.0]]
     wrong = replace(case, expected=[["2*y^3", "6*x*y"], ["6*x*y^2", "6*x^2*y"]])
     assert not run_case(wrong, timing=False)["expected"]["ok"]
+
+
+def test_a_case_that_times_out_does_not_stop_the_batch():
+    slow = Case(id="slow", file="t.toml", line=1, expr="sin(sin(sin(sin(sin(sin(x*y))))))",
+                at={"x": 1.0, "y": 2.0}, order=2)
+    quick = Case(id="quick", file="t.toml", line=5, expr="x^2", at={"x": 3.0})
+    run = run_cases([slow, quick], timing=False, jobs=1, timeout=0.01)
+    slow_r, quick_r = run.results
+    assert slow_r.reference_status == "timeout" and slow_r.crashed is None
+    assert any(m["status"] == "timeout" for m in slow_r.document["methods"])
+    assert quick_r.case.id == "quick" and quick_r.crashed is None
+    [v] = [v for v in check(run).failures if v.case is slow_r and v.name == "reference"]
+    assert v.message.startswith("reference is timeout, expected ok")
