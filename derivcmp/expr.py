@@ -12,8 +12,9 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from fractions import Fraction
 
 from .errors import ParseError
 from .primitives import BY_NAME, CONSTANTS, FUNCTION_NAMES, FUNCTIONS, arities
@@ -21,6 +22,11 @@ from .primitives import BY_NAME, CONSTANTS, FUNCTION_NAMES, FUNCTIONS, arities
 MAX_LENGTH = 10_000
 MAX_DEPTH = 200
 MAX_INT_EXPONENT = 10_000
+#: a float needs ~17 significant digits; the cap keeps exact conversions
+#: (Fraction, sympy.Rational) cheap and below Python's int-string limit
+MAX_NUMBER_LENGTH = 200
+#: decimal exponents beyond this are outside float64 for any mantissa we accept
+MAX_DECIMAL_EXPONENT = 1000
 
 
 # --- the AST -----------------------------------------------------------------
@@ -51,20 +57,63 @@ class Var:
     span: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Apply:
-    """A primitive (operator or function) applied to arguments."""
+    """A primitive (operator or function) applied to arguments.
+
+    ``a+a+...+a`` parses to a tree as deep as it is long, so equality, hashing
+    and repr must not recurse: the hash is computed once at construction from
+    the children's cached hashes, ``==`` and ``repr`` walk with a stack.
+    """
 
     op: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     span: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
+    _hash: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.op, self.args)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self):
+        # rebuild through __init__, so another process (another hash seed)
+        # recomputes the cached hash instead of unpickling a stale one
+        return (Apply, (self.op, self.args, self.span))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Apply):
+            return NotImplemented
+        stack: list[tuple[Expr, Expr]] = [(self, other)]
+        while stack:
+            a, b = stack.pop()
+            if a is b:
+                continue
+            if isinstance(a, Apply) and isinstance(b, Apply):
+                if a._hash != b._hash or a.op != b.op or len(a.args) != len(b.args):
+                    return False
+                stack.extend(zip(a.args, b.args))
+            elif isinstance(a, Apply) or isinstance(b, Apply) or a != b:
+                return False
+        return True
+
+    def __repr__(self) -> str:
+        out: dict[int, str] = {}
+        for node in walk(self):
+            if isinstance(node, Apply):
+                args = ", ".join(out[id(a)] for a in node.args) + ("," if len(node.args) == 1 else "")
+                out[id(node)] = f"Apply(op={node.op!r}, args=({args}))"
+            else:
+                out[id(node)] = repr(node)
+        return out[id(self)]
 
     @property
     def primitive(self):
         return BY_NAME[self.op]
 
 
-Expr = Union[Num, Const, Var, Apply]
+Expr = Num | Const | Var | Apply
 
 
 def walk(expr: Expr) -> Iterator[Expr]:
@@ -111,7 +160,7 @@ _TOKEN = re.compile(r"""
   | (?P<NAME>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<OP>\*\*|[-+*/^(),])
   | (?P<INVALID>.)
-""", re.VERBOSE | re.DOTALL)
+""", re.VERBOSE | re.DOTALL | re.ASCII)     # ASCII: \d is [0-9], not any Unicode digit
 
 
 @dataclass(frozen=True)
@@ -163,6 +212,13 @@ def tokenize(text: str) -> list[Token]:
         tokens.append(Token(kind, m.group(), m.start()))
     tokens.append(Token("END", "", len(text)))
     return tokens
+
+
+#: other spellings of our functions, for "did you mean" hints
+_ALIASES = {"ln": "log", "arcsin": "asin", "arccos": "acos", "arctan": "atan", "arctan2": "atan2",
+            "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh", "logistic": "sigmoid",
+            "expit": "sigmoid", "power": "pow", "sgn": "sign", "fabs": "abs", "maximum": "max",
+            "minimum": "min"}
 
 
 # --- the parser ----------------------------------------------------------------
@@ -257,12 +313,14 @@ class _Parser:
     def unexpected_after_operand(self, left: Expr) -> ParseError:
         tok = self.tok
         if tok.kind in ("NUMBER", "NAME") or tok.text == "(":
-            prev = self.text[self.tokens[self.pos - 1].start:self.tokens[self.pos - 1].end]
-            if tok.text == "(":
-                nxt = "(...)"
+            prev = self.tokens[self.pos - 1]
+            if prev.kind == "NUMBER" and tok.kind == "NUMBER" and tok.start == prev.end:
+                return self.error(f"malformed number '{prev.text}{tok.text}'", prev, end=tok.end)
+            after = self._operand_after(self.pos)
+            if prev.kind == "NAME" and prev.text in FUNCTION_NAMES and tok.text != "(":
+                hint = f"did you mean {prev.text}({after})?"        # sin x
             else:
-                nxt = tok.text
-            hint = f"did you mean {prev}*{nxt}?"
+                hint = f"did you mean {self._operand_before(self.pos - 1)}*{after}?"
             if isinstance(left, Num) and tok.kind == "NAME" and tok.text[:1] in "eE" and not _is_known(tok.text):
                 hint += " (an exponent is written 1e-3)"
             return self.error("missing operator (implicit multiplication is not allowed)", tok, hint)
@@ -272,10 +330,39 @@ class _Parser:
             return self.error("unexpected ',' outside a function call", tok)
         return self.error(f"unexpected {tok.text!r}", tok)
 
+    def _operand_before(self, i: int) -> str:
+        """The source text of the operand ending at token ``i``, for a hint."""
+        end = self.tokens[i]
+        if end.text != ")":
+            return end.text
+        balance = 0
+        while i >= 0:
+            balance += (self.tokens[i].text == ")") - (self.tokens[i].text == "(")
+            if balance == 0:
+                break
+            i -= 1
+        name = self.tokens[i - 1] if i > 0 and self.tokens[i - 1].kind == "NAME" else None
+        start = name.start if name else self.tokens[i].start
+        return _brief(self.text[start:end.end], (name.text if name else "") + "(...)")
+
+    def _operand_after(self, i: int) -> str:
+        """The source text of the operand starting at token ``i``, for a hint."""
+        first = self.tokens[i]
+        if first.kind == "NAME" and self.tokens[i + 1].text == "(":
+            i += 1
+        elif first.text != "(":
+            return first.text
+        balance = 0
+        for j in range(i, len(self.tokens)):
+            balance += (self.tokens[j].text == "(") - (self.tokens[j].text == ")")
+            if balance == 0:
+                return _brief(self.text[first.start:self.tokens[j].end],
+                              (first.text if first.kind == "NAME" else "") + "(...)")
+        return (first.text if first.kind == "NAME" else "") + "(...)"
+
     def nud(self, tok: Token) -> Expr:
         if tok.kind == "NUMBER":
-            if not math.isfinite(float(tok.text)):
-                raise self.error(f"number {tok.text} is too large for float64", tok)
+            self.check_number(tok)
             return Num(tok.text, (tok.start, tok.end))
         if tok.kind == "NAME":
             if self.tok.text == "(":
@@ -292,7 +379,8 @@ class _Parser:
             if tok.text == "+":
                 return operand
             if isinstance(operand, Num):   # -2 is a literal, so x^-2 stays an integer power
-                return Num("-" + operand.text, (tok.start, operand.span[1]))
+                text = operand.text[1:] if operand.text.startswith("-") else "-" + operand.text
+                return Num(text, (tok.start, operand.span[1]))
             return Apply("neg", (operand,), (tok.start, operand.span[1]))
         if tok.kind == "OP" and tok.text == "(":
             if self.tok.text == ")":
@@ -312,6 +400,23 @@ class _Parser:
             raise self.error("expected an operand before ','", tok)
         raise self.error(f"expected an operand, found {tok.text!r}", tok)
 
+    def check_number(self, tok: Token) -> None:
+        """Reject literals float64 cannot hold, so float backends and the exact
+        reference (which reads the decimal text) see the same number."""
+        text = tok.text
+        if len(text) > MAX_NUMBER_LENGTH:
+            raise self.error(f"number literal is too long ({len(text)} characters; "
+                             f"the limit is {MAX_NUMBER_LENGTH})", tok)
+        mantissa, _, exponent = text.lower().partition("e")
+        if exponent and abs(int(exponent)) > MAX_DECIMAL_EXPONENT:
+            raise self.error(f"the exponent of {text} is out of range "
+                             f"(at most {MAX_DECIMAL_EXPONENT} in magnitude)", tok)
+        value = float(text)
+        if not math.isfinite(value):
+            raise self.error(f"number {text} is too large for float64", tok)
+        if value == 0 and any(c in "123456789" for c in mantissa):
+            raise self.error(f"number {text} is too small for float64 (it would round to 0)", tok)
+
     def _open_before(self, tok: Token) -> bool:
         balance = 0
         for t in self.tokens:
@@ -326,14 +431,16 @@ class _Parser:
             raise self.error(f"'{fname}' is a constant, not a function", name,
                              hint=f"did you mean {fname}*(...)?")
         if fname not in FUNCTION_NAMES:
-            close = difflib.get_close_matches(fname.lower(), sorted(FUNCTION_NAMES), n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else "run 'derivcmp functions' to list them"
+            close = ([_ALIASES[fname.lower()]] if fname.lower() in _ALIASES else
+                     difflib.get_close_matches(fname.lower(), sorted(FUNCTION_NAMES), n=1, cutoff=0.6))
+            hint = (f"did you mean '{close[0]}'?" if close else
+                    f"to multiply, write {fname}*(...); 'derivcmp functions' lists the functions")
             raise self.error(f"unknown function '{fname}'", name, hint=hint)
         open_tok = self.advance()       # '('
         self.enter(open_tok)
         args: list[Expr] = []
         if self.tok.text == ")":
-            raise self.error(f"{fname}() needs an argument", self.tok, start=name.start, end=self.tok.end)
+            raise self.error(_arity_message(fname, 0), self.tok, start=name.start, end=self.tok.end)
         while True:
             args.append(self.expression(0))
             if self.tok.text == ",":
@@ -349,13 +456,22 @@ class _Parser:
         span = (name.start, close_tok.end)
         prim = FUNCTIONS.get((fname, len(args)))
         if prim is None:
-            want = " or ".join(str(n) for n in arities(fname))
-            plural = "s" if arities(fname) != [1] else ""
-            raise ParseError(f"{fname}() takes {want} argument{plural}, got {len(args)}",
-                             self.text, span[0], span[1] - span[0])
+            raise ParseError(_arity_message(fname, len(args)), self.text, span[0], span[1] - span[0])
         if prim.name == "pow":
             return _make_pow(args[0], args[1], span, self)
         return Apply(prim.name, tuple(args), span)
+
+
+def _arity_message(fname: str, got: int) -> str:
+    want = arities(fname)
+    plural = "s" if want != [1] else ""
+    return f"{fname}() takes {' or '.join(str(n) for n in want)} argument{plural}, got {got}"
+
+
+def _brief(source: str, short: str, limit: int = 24) -> str:
+    """``source`` if it is short enough to quote in a hint, else ``short``."""
+    flat = " ".join(source.split())
+    return flat if len(flat) <= limit else short
 
 
 def _is_known(name: str) -> bool:
@@ -372,8 +488,8 @@ def _binary(op: str, left: Expr, right: Expr, tok: Token, parser: _Parser) -> Ex
 def _make_pow(base: Expr, exponent: Expr, span: tuple[int, int], parser: _Parser) -> Expr:
     """``a^n`` with an integer literal ``n`` is ``powi`` (defined for a < 0)."""
     if isinstance(exponent, Num):
-        value = exponent.value
-        if math.isfinite(value) and value == int(value):
+        value = Fraction(exponent.text)    # exact: 2.0000000000000001 is not an integer
+        if value.denominator == 1:
             if abs(value) > MAX_INT_EXPONENT:
                 raise ParseError(f"integer exponent {exponent.text} is too large (limit {MAX_INT_EXPONENT})",
                                  parser.text, exponent.span[0], exponent.span[1] - exponent.span[0])
