@@ -21,8 +21,9 @@ This module must never evaluate user text or know about reporting.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -74,6 +75,50 @@ def _vectorize(scalar_fn):
         return vec(x)
     fn.__name__ = scalar_fn.__name__
     return fn
+
+
+def _log1p_cx(z):
+    # NumPy's complex log1p is log(1 + z): log1p(1e-10 + 0j) is off by 8e-8.
+    # log1p(x + iy) = log|1 + z| + i arg(1 + z), with |1 + z|^2 = 1 + x(2 + x) + y^2
+    z = np.asarray(z, dtype=complex)
+    x, y = z.real, z.imag
+    out = 0.5 * np.log1p(x * (2.0 + x) + y * y) + 1j * np.arctan2(y, 1.0 + x)
+    return out[()] if out.ndim == 0 else out
+
+
+def _sigmoid_cx(z):
+    # the complex-step form needs the same care: e^{-z} overflows for Re z < -709
+    z = np.asarray(z, dtype=complex)
+    neg = z.real < 0
+    w = np.exp(np.where(neg, z, -z))       # Re <= 0: never overflows
+    out = np.where(neg, w / (1.0 + w), 1.0 / (1.0 + w))
+    return out[()] if out.ndim == 0 else out
+
+
+def _softplus_cx(z):
+    # log(1 + e^z) = z + log1p(e^-z) for Re z > 0: analytic, and no overflow
+    z = np.asarray(z, dtype=complex)
+    pos = z.real > 0
+    out = np.where(pos, z, 0.0) + _log1p_cx(np.exp(np.where(pos, -z, z)))
+    return out[()] if out.ndim == 0 else out
+
+
+def _cbrt_cx(z):
+    # the analytic continuation of the *real* cube root: cbrt(Re z) (z/Re z)^(1/3).
+    # z/Re z is near 1 for a complex step, where the principal power is accurate
+    # (z^(1/3) = exp(log(z)/3) itself loses ~|log z| ulps at 1e-200).
+    z = np.asarray(z, dtype=complex)
+    re = z.real
+    safe = np.where(re == 0, 1.0, re)
+    out = np.where(re == 0, np.power(z, 1.0 / 3.0), np.cbrt(safe) * np.power(z / safe, 1.0 / 3.0))
+    return out[()] if out.ndim == 0 else out
+
+
+def _powi_partial(o, a, n, ans):
+    # d/da a^0 = 0 everywhere, but n * a^(n-1) is 0 * inf at a = 0
+    if isinstance(n, (int, float)) and n == 0:
+        return (None, None)
+    return (n * a ** (n - 1.0), None)
 
 
 _erf = _vectorize(math.erf)
@@ -198,7 +243,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
        domain_note="a > 0, or a = 0 and b > 0 (a < 0 needs an integer constant exponent)",
        sample=((0.2, 3), (-2, 2)), doc="a ^ b, a ** b, pow(a, b)"),
     _P("powi", 2, np.power, lambda a, n: mpmath.power(a, n), lambda a, n: a ** n,
-       lambda o, a, n, ans: (n * a ** (n - 1.0), None),
+       _powi_partial,
        infix="^", cx=np.power, domain=_powi_domain, kink=_powi_kink,
        domain_note="a != 0 when n < 0", sample=((-3, 3), (-3, 4)),
        doc="a ^ n with n an integer constant: defined for negative a"),
@@ -215,7 +260,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
        lambda o, x, ans: (1.0 / (x * LN10),), syntax="log10", cx=np.log10,
        domain=_positive("log10"), domain_note="x > 0", sample=((0.05, 5),)),
     _P("log1p", 1, np.log1p, mpmath.log1p, lambda x: sympy.log(1 + x),
-       lambda o, x, ans: (1.0 / (1.0 + x),), syntax="log1p", cx=np.log1p,
+       lambda o, x, ans: (1.0 / (1.0 + x),), syntax="log1p", cx=_log1p_cx,
        domain=lambda x: None if x > -1 else f"log1p of a number <= -1 ({_show(x)})",
        domain_note="x > -1", sample=((-0.9, 4),)),
     _P("expm1", 1, np.expm1, mpmath.expm1, lambda x: sympy.exp(x) - 1,
@@ -225,7 +270,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
        domain=_nonneg("sqrt"), kink=_at_zero("sqrt has an infinite slope at 0"),
        domain_note="x >= 0 (not differentiable at 0)", sample=((0.05, 5),)),
     _P("cbrt", 1, np.cbrt, _cbrt_mp, _sp_cbrt,
-       lambda o, x, ans: (1.0 / (3.0 * ans * ans),), syntax="cbrt",
+       lambda o, x, ans: (1.0 / (3.0 * ans * ans),), syntax="cbrt", cx=_cbrt_cx,
        kink=_at_zero("cbrt has an infinite slope at 0"),
        domain_note="all reals, real cube root (not differentiable at 0)",
        sample=((-4, 4),)),
@@ -279,11 +324,11 @@ PRIMITIVES: tuple[Primitive, ...] = (
     # sigmoid' = s(x) s(-x), not s(1-s): 1 - s rounds to 0 for x > 37
     _P("sigmoid", 1, _sigmoid, _sigmoid_mp, lambda x: 1 / (1 + sympy.exp(-x)),
        lambda o, x, ans: (ans * o.sigmoid(-x),), syntax="sigmoid",
-       cx=lambda z: 1.0 / (1.0 + np.exp(-z)), sample=((-8, 8),),
+       cx=_sigmoid_cx, sample=((-8, 8),),
        doc="1/(1+exp(-x)), evaluated without overflow"),
     _P("softplus", 1, _softplus, _softplus_mp, lambda x: sympy.log(1 + sympy.exp(x)),
        lambda o, x, ans: (o.sigmoid(x),), syntax="softplus",
-       cx=lambda z: np.log(1.0 + np.exp(z)), sample=((-8, 8),),
+       cx=_softplus_cx, sample=((-8, 8),),
        doc="log(1+exp(x)), evaluated without overflow"),
     # relu'(x) = relu(sign(x)): 1 for x > 0, 0 for x <= 0 (the subgradient JAX picks)
     _P("relu", 1, lambda x: np.maximum(x, 0.0), lambda x: max(x, 0), lambda x: sympy.Max(0, x),
