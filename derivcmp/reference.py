@@ -103,7 +103,12 @@ def _evaluate(deriv, subs, digits: int) -> tuple[list | Any, str | None]:
                 return None, why
             out.append(v)
         return out, None
-    v = deriv.evalf(digits, subs=subs, maxn=digits * 8)
+    # Substitute the exact rationals first and only then evalf.  evalf(subs=...)
+    # turns an exact cancellation such as (x - 1) at x = 1 into an error-bounded
+    # "0.e-474", which a following power or sin makes into a bogus nonzero value
+    # (5.8e-712 for d/dx (x-1)^2.5 at 1); exact substitution lets sympy see the 0.
+    v = deriv.xreplace(subs)
+    v = v.evalf(digits, maxn=digits * 8)
     if v.has(sympy.zoo, sympy.oo, -sympy.oo) or v in (sympy.oo, -sympy.oo, sympy.zoo):
         return None, "the derivative is infinite here"
     if v.has(sympy.nan) or v is sympy.nan:
@@ -142,23 +147,36 @@ def _to_str(values, digits: int):
 
 
 def _at_kink(problem: Problem, deriv, subs, kinks: list[str], digits: int) -> Reference:
-    """Trust the derivative at a kink only if all one-sided values agree."""
+    """Trust the derivative at a kink only if all one-sided values agree.
+
+    Each side is sampled at two distances (1e-40 and 1e-30, relative): the
+    values must agree across sides *and* settle as the point is approached,
+    otherwise an infinite slope whose sides happen to match (cbrt(x) at 0,
+    x^(-2/3) on both sides) would be reported as a huge finite derivative.
+    """
     sides = []
     for name in problem.wrt:
         sym = sympy_bridge.symbol(name)
         x = subs[sym]
-        delta = sympy.Rational(1, 10 ** 40) * max(1, abs(x))
-        for sign in (1, -1):
-            moved = dict(subs)
-            moved[sym] = x + sign * delta
-            v, why = _evaluate(deriv, moved, digits)
-            sides.append((name, "+" if sign > 0 else "-", v, why))
+        near = []
+        for power in (40, 30):
+            delta = sympy.Rational(1, 10 ** power) * max(1, abs(x))
+            for sign in (1, -1):
+                moved = dict(subs)
+                moved[sym] = x + sign * delta
+                near.append(_evaluate(deriv, moved, digits))
+        (p40, why_p40), (m40, why_m40), (p30, why_p30), (m30, why_m30) = near
+        sides.append((name, "+", p40, why_p40 or why_p30, p30))
+        sides.append((name, "-", m40, why_m40 or why_m30, m30))
     first = sides[0][2]
-    agree = all(why is None for *_, why in sides) and all(
-        _close(v, first) for _, _, v, _ in sides)
-    if not agree:
-        detail = "; ".join(f"{n}{s}: {_brief(v) if why is None else why}" for n, s, v, why in sides)
-        return Reference(NOT_DIFFERENTIABLE, message=f"{kinks[0]} (one-sided derivatives: {detail})",
+    agree = all(why is None for _, _, _, why, _ in sides) and all(
+        _close(v, first) for _, _, v, _, _ in sides)
+    settled = agree and all(_close(v, farther) for _, _, v, _, farther in sides)
+    if not settled:
+        detail = "; ".join(f"{n}{s}: {_brief(v) if why is None else why}" for n, s, v, why, _ in sides)
+        growing = " agree but do not settle as the point is approached" if agree else ""
+        return Reference(NOT_DIFFERENTIABLE,
+                         message=f"{kinks[0]} (one-sided derivatives{growing}: {detail})",
                          digits=digits, details={"kinks": kinks})
     # the one-sided limits agree: the derivative exists and is their common value,
     # known to about 25 digits (the sides sit 1e-40 away; a term of size 1e-25
