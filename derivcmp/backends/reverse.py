@@ -207,6 +207,15 @@ class ReverseMode:
                 tape, nodes = record(program, point, wrt)
                 leaves = [nodes[inputs[n]].i if n in inputs else None for n in wrt]
                 out = nodes[program.output]
+                f = tape.vals[out.i]
+                if not np.all(np.isfinite(f)):
+                    # the function itself is undefined (nan) or overflows (inf) here, so
+                    # it has no derivative; the chain rule may still produce a finite
+                    # number (d log(x) = 1/x at x = -1), which must not be reported as
+                    # one.  A non-finite value lets the harness ask ``explain`` for the
+                    # slot and column.
+                    details["tape_length"] = len(tape)
+                    return np.full(problem.shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
                 if order == 1:
                     g = gradient_of(tape, out.i, leaves)
                     details["tape_length"] = len(tape)

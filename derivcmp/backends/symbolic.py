@@ -9,6 +9,7 @@ behaviour are part of what this method is being compared on.
 
 from __future__ import annotations
 
+import numpy as np
 import sympy
 
 from .. import sympy_bridge
@@ -43,8 +44,54 @@ class Symbolic:
         text = str(deriv)
 
         def evaluate(point):
-            return fn(*[point[n] for n in names])
+            # NumPy scalars, not Python floats: the generated code then follows IEEE
+            # rules like the other methods (x**2 overflows to inf, 1/0. is inf)
+            # instead of raising OverflowError / ZeroDivisionError or, for a
+            # negative base to a fractional power, returning a complex number
+            return fn(*[np.float64(point[n]) for n in names])
+
+        def explain(point):
+            where = _first_bad_node(deriv, args, [point[n] for n in names])
+            flags = explain_fp(evaluate, point)
+            return f"{where} ({flags})" if where and flags else where or flags
 
         details = {"expression_size": int(sympy.count_ops(flat)),
                    "derivative": text if len(text) <= 300 else text[:297] + "..."}
-        return Prepared(evaluate, details, explain=lambda point: explain_fp(evaluate, point))
+        return Prepared(evaluate, details, explain=explain)
+
+
+def _first_bad_node(deriv, args, values, limit: int = 300) -> str | None:
+    """The innermost subexpression of the derivative that goes non-finite.
+
+    Only called after a failure: each distinct subexpression is lambdified and
+    evaluated bottom-up, so the reason can say ``overflow in exp(1000*x)``
+    rather than only which floating-point flag was raised.
+    """
+    seen: dict = {a: complex(float(v)) for a, v in zip(args, values)}
+    for top in (deriv if isinstance(deriv, list) else [deriv]):
+        for row in (top if isinstance(top, list) else [top]):
+            for node in sympy.postorder_traversal(row):
+                if node in seen or node.is_Atom:
+                    continue
+                if len(seen) >= limit:
+                    return None
+                try:
+                    with np.errstate(all="ignore"):
+                        v = complex(sympy.lambdify(args, node, modules=_MODULES)(
+                            *[np.float64(x) for x in values]))
+                except (ArithmeticError, ValueError, TypeError):
+                    v = complex(np.nan)
+                seen[node] = v
+                if np.isfinite(v) and v.imag == 0:
+                    continue
+                kids = [seen[a] if a in seen else complex(a) if a.is_number else complex(np.nan)
+                        for a in node.args]
+                if all(np.isfinite(k) and k.imag == 0 for k in kids):
+                    text = sympy.sstr(node)
+                    text = text if len(text) <= 60 else text[:57] + "..."
+                    pole = node.is_Pow and kids[0] == 0 and kids[1].real < 0
+                    kind = ("invalid operation (nan)" if np.isnan(v) else
+                            "not a real number" if np.isfinite(v) else
+                            "division by zero" if pole else "overflow")
+                    return f"{kind} in {text}"
+    return None
