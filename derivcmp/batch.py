@@ -15,6 +15,7 @@ This module never prints and never formats; ``report/batch.py`` does.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import platform
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -78,23 +80,14 @@ def run_case(case: Case, methods: Sequence[str] | None = None, timing: bool = Tr
              timeout: float | None = None) -> dict[str, Any]:
     """Compare one case; a plain dict (cheap to pickle), never an exception.
 
-    ``timeout`` is per method and for the reference, as in ``compare``.  A
-    forked child per method costs more than most cases take, so the whole case
-    first runs in one child with the sum of those deadlines; only a case that
-    overruns that is run again with a deadline per method, to say which part
-    hung.
+    ``timeout`` is per method and for the reference, as in ``compare`` (each
+    then runs in a forked child).  The pool passes ``None`` and watches the
+    whole case from outside instead, which costs nothing (see ``_pool_pass``).
     """
     start = time.perf_counter()
     try:
         names = list(methods or case.methods or []) or None
-        raw = None
-        if timeout and deadline.can_fork():
-            budget = timeout * (len(resolve_methods(names)) + 1)
-            got = deadline.call(lambda: _evaluate(case, names, timing, None), budget)
-            raw = got if isinstance(got, dict) else None
-        if raw is None:
-            raw = _evaluate(case, names, timing, timeout)
-        return {**raw, "seconds": time.perf_counter() - start}
+        return {**_evaluate(case, names, timing, timeout), "seconds": time.perf_counter() - start}
     except Exception as err:  # noqa: BLE001 - one case must never stop the batch
         return {"crash": f"{type(err).__name__}: {err}".splitlines()[0][:300],
                 "seconds": time.perf_counter() - start}
@@ -176,10 +169,20 @@ def _short(v: Any) -> str:
 
 # --- the pool ------------------------------------------------------------------
 
-def _ignore_sigint() -> None:
+def _init_worker() -> None:
     # Ctrl-C reaches the whole process group; the parent alone decides what
     # to do, so a worker never dies with a KeyboardInterrupt traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the same address-space cap as a deadline child: a runaway expansion
+    # fails with MemoryError in its case instead of taking the machine down
+    try:
+        import resource
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = deadline.MEMORY_LIMIT_BYTES
+        resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(hard, cap),
+                                                hard))
+    except (ImportError, ValueError, OSError):  # pragma: no cover - not on this platform
+        pass
 
 
 def _context():
@@ -204,6 +207,8 @@ def run_cases(cases: Sequence[Case], methods: Sequence[str] | None = None, timin
     """Run every case; results in input order.  Ctrl-C keeps what finished.
 
     ``methods`` (e.g. from ``--methods``) overrides each case's own list.
+    ``timeout`` is per method, as in ``eval``.  ``jobs=1`` without a timeout
+    runs in this process; otherwise a pool of worker processes runs the cases.
     ``worker`` is replaceable for tests; it must be a module-level function.
     """
     jobs = max(1, jobs or default_jobs())
@@ -218,10 +223,10 @@ def run_cases(cases: Sequence[Case], methods: Sequence[str] | None = None, timin
 
     interrupted = False
     try:
-        if jobs == 1:
+        if jobs == 1 and not timeout:
             for i, case in enumerate(cases):
                 try:
-                    raw = worker(case, methods, timing, timeout)
+                    raw = worker(case, methods, timing, None)
                 except Exception as err:  # noqa: BLE001 - run_case never raises; a test worker might
                     raw = {"crash": f"{type(err).__name__}: {err}"}
                 done(i, raw)
@@ -238,34 +243,53 @@ def _run_pool(cases, methods, timing, timeout, jobs, worker, done) -> None:
     pending = list(range(len(cases)))[::-1]          # a stack: pop() gives the next index
     while pending:
         suspects = _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending)
-        # a worker died and took the cases in flight with it: run each of those
-        # alone, so the one that kills its worker is found and the rest still run
+        # a worker died, or a case overran its deadline and the pool was killed:
+        # run each case that was in flight alone, with a deadline per method, so
+        # the culprit is found and named and the others still get their result
         for i in suspects:
-            raw = _isolated(ctx, worker, cases[i], methods, timing, timeout)
-            done(i, raw)
+            done(i, _isolated(ctx, worker, cases[i], methods, timing, timeout))
+
+
+def _budget(case: Case, methods, timeout: float | None) -> float:
+    """How long a whole case may take: ``timeout`` for the reference and each method."""
+    if not timeout:
+        return math.inf
+    return timeout * (len(resolve_methods(list(methods or case.methods or []) or None)) + 1)
 
 
 def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending) -> list[int]:
-    """Run from ``pending`` until it is empty or the pool breaks; return the suspects."""
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint)
-    in_flight: dict[Future, int] = {}
+    """Run from ``pending`` until it is empty or the pool breaks; return the suspects.
+
+    A forked child per method (what ``compare`` does with a timeout) costs more
+    than most cases take, so workers run cases without one and this loop
+    watches the clock: with at most ``jobs`` cases in flight each starts as it
+    is submitted, and one that overruns its whole budget gets the pool killed.
+    """
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker)
+    in_flight: dict[Future, tuple[int, float]] = {}
     try:
         while pending or in_flight:
-            while pending and len(in_flight) < 2 * jobs:      # keep every worker fed
+            while pending and len(in_flight) < jobs:
                 i = pending.pop()
-                in_flight[pool.submit(worker, cases[i], methods, timing, timeout)] = i
-            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                due = time.monotonic() + _budget(cases[i], methods, timeout)
+                in_flight[pool.submit(worker, cases[i], methods, timing, None)] = (i, due)
+            first_due = min(due for _, due in in_flight.values())
+            wait_s = None if math.isinf(first_due) else max(0.0, first_due - time.monotonic())
+            finished, _ = wait(list(in_flight), timeout=wait_s, return_when=FIRST_COMPLETED)
             broken: list[int] = []
             for fut in finished:
-                i = in_flight.pop(fut)
+                i, _ = in_flight.pop(fut)
                 try:
                     done(i, fut.result())
                 except BrokenProcessPool:
                     broken.append(i)
                 except Exception as err:  # noqa: BLE001 - e.g. a result that would not pickle
                     done(i, {"crash": f"worker failed: {type(err).__name__}: {err}"})
-            if broken:
-                suspects = sorted(broken + list(in_flight.values()))
+            overdue = any(due <= time.monotonic() for _, due in in_flight.values())
+            if broken or overdue:
+                if overdue:
+                    _kill(pool)
+                suspects = sorted(broken + [i for i, _ in in_flight.values()])
                 in_flight.clear()
                 return suspects
         return []
@@ -279,17 +303,23 @@ def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending
 def _kill(pool: ProcessPoolExecutor) -> None:
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         try:
-            proc.terminate()
+            proc.kill()
         except (OSError, AttributeError):  # pragma: no cover - already gone
             pass
 
 
 def _isolated(ctx, worker, case, methods, timing, timeout) -> Mapping[str, Any]:
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker)
+    # the per-method deadlines bound the case; this is only a backstop
+    limit = 2 * _budget(case, methods, timeout) + 2
     try:
-        return pool.submit(worker, case, methods, timing, timeout).result()
+        return pool.submit(worker, case, methods, timing, timeout).result(
+            timeout=None if math.isinf(limit) else limit)
     except BrokenProcessPool:
         return {"crash": "the worker process running this case died (crashed or was killed)"}
+    except FutureTimeout:
+        _kill(pool)
+        return {"crash": f"the case did not finish within {limit:g} s and was stopped"}
     except BaseException:
         _kill(pool)
         raise

@@ -74,6 +74,12 @@ def crashing_worker(case, methods, timing, timeout):
     return run_case(case, methods, timing, timeout)
 
 
+def hanging_worker(case, methods, timing, timeout):
+    if case.id == "boom":
+        time.sleep(600)
+    return run_case(case, methods, timing, timeout)
+
+
 def raising_worker(case, methods, timing, timeout):
     if case.id == "boom":
         raise RuntimeError("kaput")
@@ -289,3 +295,12 @@ def test_a_case_that_times_out_does_not_stop_the_batch():
     assert quick_r.case.id == "quick" and quick_r.crashed is None
     [v] = [v for v in check(run).failures if v.case is slow_r and v.name == "reference"]
     assert v.message.startswith("reference is timeout, expected ok")
+
+
+def test_a_hanging_case_is_stopped_and_the_others_keep_their_results(cases):
+    start = time.perf_counter()
+    run = run_cases(cases, timing=False, jobs=2, timeout=0.1, worker=hanging_worker)
+    assert time.perf_counter() - start < 60
+    assert [r.crashed for r in run.results] == [None, None, None, 
+                                                  "the case did not finish within 2.8 s and was stopped"]
+    assert run.results[0].document["reference"]["status"] == "ok"
