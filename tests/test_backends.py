@@ -361,3 +361,26 @@ def test_symbolic_keeps_expm1_and_log1p_accurate_near_zero(text):
     c = compare_text(text, wrt="y", at="x=1e-10,y=2", timing=False)
     sym = next(r for r in c.results if r.name == "symbolic")
     assert sym.rel_error < 1e-15
+
+
+# Second derivatives at tiny arguments: a conditioning limit of the rules.
+# Reverse-over-reverse differentiates each rule's formula, so f'' comes out of
+# product/quotient-rule terms of the size of f', and is only *absolutely*
+# accurate, to ~eps |f'|: tanh' = 4t/(1+t)^2 (t = e^{-2|x|}) gives
+# tanh''(1e-8) = -2e-8 with relative error ~4e-9; atanh' = 1/((1-x)(1+x))
+# loses (1+x) - (1-x) = 2x.  sigmoid'' = s s(-x) (s(-x) - s(x)) cancels in
+# sympy's formula as well.  Rules whose own derivative is stable (tanh' via a
+# sech^2 primitive with sech2' = -2 tanh sech2, as JAX's ans-based rules do)
+# would make these relatively accurate.
+@pytest.mark.parametrize("text, first", [
+    ("tanh(x)", lambda x: mpmath.sech(x) ** 2),
+    ("atanh(x)", lambda x: 1 / (1 - x * x)),
+    ("asin(x)", lambda x: 1 / mpmath.sqrt(1 - x * x)),
+    ("sigmoid(x)", lambda x: mpmath.exp(-x) / (1 + mpmath.exp(-x)) ** 2),
+])
+@pytest.mark.parametrize("x", [1e-8, -3e-12])
+def test_second_derivative_near_zero_is_absolutely_accurate(text, first, x):
+    c = compare_text(text, wrt="x", at={"x": x}, order=2, methods="ad-reverse", timing=False)
+    with mpmath.workdps(60):
+        err = abs(mpmath.mpf(float(c.results[0].outcome.value)) - mpmath.mpf(c.reference.exact))
+        assert err <= 16 * EPS * abs(first(mpmath.mpf(x)))
