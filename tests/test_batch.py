@@ -123,7 +123,7 @@ def test_pool_gives_the_same_results_in_input_order(cases):
     two = run_cases(cases * 3, timing=False, jobs=2, on_result=lambda i, r: seen.append(i))
     assert sorted(seen) == list(range(12))
     assert [r.case.id for r in two.results] == [c.id for c in cases] * 3
-    for a, b in zip(one.results * 3, two.results):
+    for a, b in zip(one.results * 3, two.results, strict=True):
         assert a.document == b.document
 
 
@@ -301,6 +301,6 @@ def test_a_hanging_case_is_stopped_and_the_others_keep_their_results(cases):
     start = time.perf_counter()
     run = run_cases(cases, timing=False, jobs=2, timeout=0.1, worker=hanging_worker)
     assert time.perf_counter() - start < 60
-    assert [r.crashed for r in run.results] == [None, None, None, 
+    assert [r.crashed for r in run.results] == [None, None, None,
                                                   "the case did not finish within 2.8 s and was stopped"]
     assert run.results[0].document["reference"]["status"] == "ok"

@@ -151,7 +151,8 @@ def test_batch_table_csv_markdown_and_output_file(tmp_path):
     assert any(re.match(r"kink\s+not-diff\s+not-diff", line) for line in lines)
     assert any(re.match(r"fd-central\s+3\s+1\s+0\s", line) for line in lines)
     assert "4 cases in" in table.stdout
-    rows = list(csv.DictReader(io.StringIO(run("batch", f, "--no-timing", "-j", "1", "--format", "csv").stdout)))
+    res = run("batch", f, "--no-timing", "-j", "1", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert len(rows) == 4 * 3
     sig = [r for r in rows if r["id"] == "sigmoid-weight"]
     assert [r["method"] for r in sig] == ["symbolic", "fd-central", "ad-reverse"]
@@ -291,11 +292,13 @@ def test_check_against_a_baseline_marks_regressions(tmp_path):
     base.write_text(json.dumps(data))
     res = run("check", f, "--no-timing", "-j", "1", "--baseline", str(base))
     assert res.exit_code == 1
-    assert re.search(r"^exp-sin\s+ok\s+\S+\s+\+\S+\s+\S+\s+\S+.*FAIL fd-central \+", res.stdout, re.M), res.stdout
+    assert re.search(r"^exp-sin\s+ok\s+\S+\s+\+\S+\s+\S+\s+\S+.*FAIL fd-central \+", res.stdout,
+                     re.M), res.stdout
     assert re.search(r"^sigmoid-weight\s+ok\s+\S+\s+\S+\s+-\S+", res.stdout, re.M)
-    assert f"1 worse (+), 1 better (-), 0 newly failing (!), 0 fixed (*)" in res.stdout
+    assert "1 worse (+), 1 better (-), 0 newly failing (!), 0 fixed (*)" in res.stdout
     assert f"exp-sin [fd-central]: rel error {true_err:.2e} is 1e+03× the baseline" in res.stdout
-    assert run("check", f, "--no-timing", "-j", "1", "--baseline", str(base), "--factor", "2000").exit_code == 0
+    loose = run("check", f, "--no-timing", "-j", "1", "--baseline", str(base), "--factor", "2000")
+    assert loose.exit_code == 0
 
 
 def test_check_bad_baseline_exits_2_before_running(tmp_path):
