@@ -95,7 +95,7 @@ def _cell_with_mark(report, r, m) -> tuple[str, str, bool]:
 def footer(run, report=None) -> list[str]:
     lines = []
     n = len(run.results)
-    workers = f"{run.jobs} worker{'s' if run.jobs > 1 else ''}" if run.jobs > 1 else "1 process"
+    workers = f"{run.jobs} worker{'s' if run.jobs > 1 else ''}"
     lines.append(f"{n} case{'s' if n != 1 else ''} in {run.elapsed_s:.1f} s ({workers})")
     if run.interrupted:
         lines.append(f"interrupted: {n} of {run.total} cases finished; this report covers only those")
