@@ -585,6 +585,15 @@ def baseline_document(run: BatchRun, report: CheckReport | None = None) -> dict[
     return {"schema": BASELINE_SCHEMA, "timing": run.timing, "environment": env, "cases": cases}
 
 
+def baseline_json(doc: Mapping[str, Any]) -> str:
+    """The baseline as text: one line per case, so a change shows as a small diff."""
+    import json
+    head = {k: v for k, v in doc.items() if k != "cases"}
+    lines = json.dumps(head, indent=1, allow_nan=False)[:-2].rstrip()
+    cases = ",\n".join("  " + json.dumps(c, allow_nan=False) for c in doc["cases"])
+    return f'{lines},\n "cases": [\n{cases}\n ]\n}}\n'
+
+
 def load_baseline(path: str) -> dict[str, Any]:
     import json
     try:

@@ -226,8 +226,7 @@ def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
         if run.interrupted:
             click.echo(f"not saving {save_baseline}: the run was interrupted", err=True)
         else:
-            _write(save_baseline, json.dumps(b.baseline_document(run, report), indent=1,
-                                             allow_nan=False) + "\n")
+            _write(save_baseline, b.baseline_json(b.baseline_document(run, report)))
             click.echo(f"saved baseline {save_baseline} ({len(run.results)} cases)", err=True)
     _finish(loaded, run, failed=not report.passed)
 
