@@ -92,6 +92,19 @@ def _cell_with_mark(report, r, m) -> tuple[str, str, bool]:
     return v.mark, text, v.passed
 
 
+def case_rows(run, report=None):
+    """Per case: label, reference status, (mark, text, passed) per method, most accurate, verdict."""
+    with_file = _files_differ(run)
+    for r in run.results:
+        cells = []
+        for name in run.methods:
+            m = r.method(name)
+            cells.append(("", "", True) if m is None else _cell_with_mark(report, r, m))
+        verdict = _case_check(report, r) if report is not None else None
+        yield (case_label(r, with_file), r.reference_status, cells, ", ".join(_most_accurate(r)) or "-",
+               verdict)
+
+
 def footer(run, report=None) -> list[str]:
     lines = []
     n = len(run.results)
@@ -145,7 +158,6 @@ def failure_lines(report, with_file: bool = True) -> list[str]:
 # --- terminal --------------------------------------------------------------------
 
 def render(run, summary, console: Console, report=None) -> None:
-    with_file = _files_differ(run)
     methods = run.methods
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left",
                   title="relative error per case" + (" (marks vs baseline: + worse, - better, "
@@ -158,22 +170,14 @@ def render(run, summary, console: Console, report=None) -> None:
     table.add_column("most accurate")
     if report is not None:
         table.add_column("check")
-    for r in run.results:
-        cells: list[Any] = [case_label(r, with_file),
-                            Text(_SHORT_STATUS.get(r.reference_status, r.reference_status),
-                                 style="" if r.reference_status == "ok" else "yellow")]
-        for name in methods:
-            m = r.method(name)
-            if m is None:
-                cells.append("")
-                continue
-            mark, text, passed = _cell_with_mark(report, r, m)
-            cells.append(Text(mark + text, style="" if passed else "bold red"))
-        cells.append(", ".join(_most_accurate(r)) or "-")
-        if report is not None:
-            passed, text, marks = _case_check(report, r)
-            cells.append(Text(f"{text} {marks}".strip(), style="green" if passed else "bold red"))
-        table.add_row(*cells)
+    for label, ref, cells, best, verdict in case_rows(run, report):
+        row: list[Any] = [label, Text(_SHORT_STATUS.get(ref, ref), style="" if ref == "ok" else "yellow")]
+        row += [Text(mark + text, style="" if passed else "bold red") for mark, text, passed in cells]
+        row.append(best)
+        if verdict is not None:
+            passed, text, marks = verdict
+            row.append(Text(f"{text} {marks}".strip(), style="green" if passed else "bold red"))
+        table.add_row(*row)
     console.print(table)
     console.print()
     console.print(summary_table(summary, run.timing))
@@ -294,19 +298,14 @@ def to_markdown(run, summary, report=None) -> str:
     methods = run.methods
     header = ["case", "reference"] + methods + ["most accurate"] + (["check"] if report else [])
     rows = []
-    for r in run.results:
-        row = [f"`{case_label(r, with_file)}`", r.reference_status]
-        for name in methods:
-            m = r.method(name)
-            if m is None:
-                row.append("")
-                continue
-            mark, text, passed = _cell_with_mark(report, r, m)
+    for label, ref, cells, best, verdict in case_rows(run, report):
+        row = [f"`{label}`", ref]
+        for mark, text, passed in cells:
             text = _md_mark(mark) + text
             row.append(text if passed else f"**{text}** ❌")
-        row.append(", ".join(_most_accurate(r)) or "-")
-        if report is not None:
-            _, text, marks = _case_check(report, r)
+        row.append(best)
+        if verdict is not None:
+            _, text, marks = verdict
             row.append(f"{text} {_md_mark(marks)}".strip())
         rows.append(row)
     table = _md_table(header, rows, set(range(2, 2 + len(methods))))
