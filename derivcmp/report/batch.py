@@ -46,7 +46,8 @@ def progress(total: int, console: Console | None = None) -> Iterator:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     console = console or Console(stderr=True, no_color="NO_COLOR" in os.environ)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[last]}"), console=console,
+                   TimeElapsedColumn(), TextColumn("{task.fields[last]}", style="dim", markup=False),
+                   console=console,
                    transient=True, disable=not console.is_terminal)
     with bar:
         task = bar.add_task("cases", total=total, last="")
