@@ -197,7 +197,11 @@ def _context():
 
 
 def default_jobs() -> int:
-    return os.cpu_count() or 1
+    """The cores this process may use (fewer than the machine's under a CPU affinity mask)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def run_cases(cases: Sequence[Case], methods: Sequence[str] | None = None, timing: bool = True,
