@@ -55,6 +55,10 @@ def _compute(problem: Problem, digits: int) -> Reference:
     deriv = sympy_bridge.derivative(sym, problem.wrt, problem.order)
     subs = exact_point(problem.point)
     if kinks:
+        jump = _jump(problem, sym, subs)
+        if jump:
+            return Reference(NOT_DIFFERENTIABLE, message=f"{kinks[0]} ({jump})", digits=digits,
+                             details={"kinks": kinks})
         return _at_kink(problem, deriv, subs, kinks, digits)
     values, why = _evaluate(deriv, subs, digits)
     if why:
@@ -144,6 +148,45 @@ def _to_str(values, digits: int):
     with mpmath.workdps(digits):
         return mpmath.nstr(values, digits, strip_zeros=False, min_fixed=-6, max_fixed=6) \
             if values != 0 else "0"
+
+
+def _jump(problem: Problem, sym, subs) -> str | None:
+    """Whether the function, or a derivative below the requested order, jumps.
+
+    Matching one-sided derivatives prove nothing across a jump: sign(x) has
+    slope 0 on both sides of 0, atan2(y, x) slope 1/x on both sides of the
+    negative x axis, relu(x) second derivative 0 on both sides of 0.  Each
+    lower derivative must have the same limit from every side as at the
+    point itself.
+    """
+    lower = [sym] + [sympy_bridge.derivative(sym, problem.wrt, k) for k in range(1, problem.order)]
+    for k, expr in enumerate(lower):
+        what = "the function" if k == 0 else "the derivative" if k == 1 else f"derivative {k}"
+        at, why = _evaluate(expr, subs, 30)
+        if why:
+            return f"{what} cannot be evaluated at the point: {why}"
+        for name in problem.wrt:
+            s = sympy_bridge.symbol(name)
+            for sign in (1, -1):
+                side = "+" if sign > 0 else "-"
+                near = []
+                for power in (40, 30):
+                    moved = dict(subs)
+                    moved[s] = subs[s] + sign * sympy.Rational(1, 10 ** power) * max(1, abs(subs[s]))
+                    v, why = _evaluate(expr, moved, 30)
+                    if why:
+                        return f"{what} is not defined just {side} of the point along {name}"
+                    near.append(v)
+                # continuous (even with an infinite slope, cbrt at 0) when the gap
+                # shrinks as the side approaches; a jump keeps its size
+                gap40, gap30 = (_gap(v, at) for v in near)
+                if not _close(near[0], at) and gap40 > gap30 / 1000:
+                    return f"{what} jumps: {_brief(at)} at the point, {_brief(near[0])} just {side} along {name}"
+    return None
+
+
+def _gap(a, b):
+    return max(_gap(x, y) for x, y in zip(a, b)) if isinstance(a, list) else abs(a - b)
 
 
 def _at_kink(problem: Problem, deriv, subs, kinks: list[str], digits: int) -> Reference:

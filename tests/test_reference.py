@@ -232,6 +232,9 @@ def test_cbrt_is_the_real_cube_root():
     # infinite slopes: the one-sided values agree but grow without bound
     ("cbrt(x)", "x", "x=0", "do not settle"),
     ("sqrt(x)", "x", "x=0", "sqrt"),
+    # jumps: the one-sided slopes agree (0, resp. 1/x) but the function does not
+    ("sign(x)", "x", "x=0", "the function jumps"),
+    ("atan2(y, x)", "y", "x=-1,y=0", "the function jumps"),
 ])
 def test_not_differentiable(text, wrt, at, word):
     order = 2 if text == "abs(x)*y" else 1
@@ -247,6 +250,10 @@ def test_not_differentiable(text, wrt, at, word):
     ("cbrt(x)^3", "x", "x=0", 1, 1),        # the identity, through a kink of cbrt
     ("max(x, 1)^2", "x", "x=1", 1, None),   # not differentiable: slopes 2 and 0
     ("abs(y)*x", "x", "x=2,y=0", 1, 0),     # the kink is not on a differentiated path
+    ("sign(x)*x^2", "x", "x=0", 1, 0),      # |x| x again, through a jump of sign
+    ("relu(x)", "x", "x=0", 2, None),       # f'' = 0 on both sides, but f' jumps 0 -> 1
+    ("relu(x)^3", "x", "x=0", 2, 0),
+    ("atan2(y, x)", "x", "x=-1,y=0", 1, 0),  # along the cut atan2(0, x) = pi: partial 0
 ])
 def test_derivative_may_exist_at_a_kink(text, wrt, at, order, truth):
     r = ref(text, wrt, at, order)
@@ -270,3 +277,17 @@ def test_variable_not_in_expression_has_derivative_zero():
     assert_digits(r.exact, [6, 0])
     r = ref("x^2", "y", "x=3", order=2)
     assert_digits(r.exact, 0)
+
+
+def test_derivative_of_sign_of_a_not_provably_real_argument():
+    # cbrt(u) is sign(u)|u|^(1/3) in sympy; for u = acos(...) sympy cannot tell u
+    # is real and leaves d sign(u)/dx unevaluated, which made the reference fail.
+    # d/dx cbrt(acos(v)) = -v' / (3 acos(v)^(2/3) sqrt(1 - v^2)), v = 0.9 tanh x
+    r = ref("cbrt(acos(0.9*tanh(x)))", "x", "x=0.25")
+    assert r.status == OK, r.message
+    with mpmath.workdps(DPS):
+        x = mp(0.25)
+        v = mpmath.mpf("0.9") * mpmath.tanh(x)
+        dv = mpmath.mpf("0.9") * mpmath.sech(x) ** 2
+        truth = -dv / (3 * mpmath.acos(v) ** (mpmath.mpf(2) / 3) * mpmath.sqrt(1 - v * v))
+    assert_digits(r.exact, truth)
