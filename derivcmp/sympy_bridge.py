@@ -38,13 +38,21 @@ def to_sympy(expr: Expr) -> sympy.Expr:
 
 
 def without_dirac(expr: sympy.Expr) -> sympy.Expr:
-    """Drop DiracDelta terms (from differentiating sign/Heaviside).
+    """Drop DiracDelta terms (from differentiating sign/Heaviside), evaluated or not.
 
     They vanish wherever the derivative exists; the points where they do not
     are kinks, which the reference detects from the AST and reports itself.
     """
     if expr.has(sympy.DiracDelta):
         expr = expr.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    if expr.has(sympy.Derivative):
+        # d sign(u)/dx stays unevaluated when sympy cannot tell that u is real
+        # (cbrt(acos(...)) is sign(u)*|u|^(1/3)); it is the same DiracDelta term,
+        # 0 wherever u != 0, and u = 0 is a kink the reference reports itself.
+        # Left in, it breaks lambdify and evaluation at a point.
+        expr = expr.replace(
+            lambda e: isinstance(e, sympy.Derivative) and isinstance(e.expr, (sympy.sign, sympy.Heaviside)),
+            lambda e: sympy.S.Zero)
     return expr
 
 
