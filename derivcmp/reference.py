@@ -111,8 +111,12 @@ def _evaluate(deriv, subs, digits: int) -> tuple[list | Any, str | None]:
     # turns an exact cancellation such as (x - 1) at x = 1 into an error-bounded
     # "0.e-474", which a following power or sin makes into a bogus nonzero value
     # (5.8e-712 for d/dx (x-1)^2.5 at 1); exact substitution lets sympy see the 0.
-    v = deriv.xreplace(subs)
-    v = v.evalf(digits, maxn=digits * 8)
+    try:
+        v = deriv.xreplace(subs).evalf(digits, maxn=digits * 8)
+    except (ValueError, TypeError):
+        # a Max/Min/sign whose exact argument sympy cannot compare with 0 at
+        # construction (relu(u) with u ~ 1e-41 next to a kink): let evalf decide
+        v = deriv.evalf(digits, subs=subs, maxn=digits * 8)
     if v.has(sympy.zoo, sympy.oo, -sympy.oo) or v in (sympy.oo, -sympy.oo, sympy.zoo):
         return None, "the derivative is infinite here"
     if v.has(sympy.nan) or v is sympy.nan:
