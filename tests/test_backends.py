@@ -385,3 +385,17 @@ def test_second_derivative_near_zero_is_absolutely_accurate(text, first, x):
     with mpmath.workdps(60):
         err = abs(mpmath.mpf(float(c.results[0].outcome.value)) - mpmath.mpf(c.reference.exact))
         assert err <= 16 * EPS * abs(first(mpmath.mpf(x)))
+
+
+@pytest.mark.xfail(strict=True, reason="primitives.py: tanh' = 4t/(1+t)^2 with t = exp(-2|x|) is not "
+                   "smooth at 0 as a formula, so differentiating the rule again (orders >= 3) "
+                   "goes through abs'(0) = 0; a sech primitive (sech' = -sech*tanh) would fix it")
+@pytest.mark.parametrize("text, truth", [
+    ("tanh(x)", -2.0),                         # tanh'''(0) = -2
+    ("atanh(0.9*tanh(x))", -0.342),            # found by fuzzing at order 3: AD gave 1.458
+])
+def test_ad_third_derivative_through_tanh_at_zero(text, truth):
+    c = compare_text(text, wrt="x", at="x=0", order=3, methods="ad-reverse", timing=False)
+    assert c.reference.status == OK
+    assert float(c.reference.value) == pytest.approx(truth, rel=1e-15)
+    assert float(c.results[0].outcome.value) == pytest.approx(truth, rel=1e-12)
