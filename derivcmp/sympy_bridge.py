@@ -8,6 +8,8 @@ table's sympy counterpart).  Variables are real, so ``diff(Abs(x))`` is
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import sympy
 
 from .expr import Apply, Const, Expr, Num, Var, walk
@@ -25,8 +27,10 @@ def to_sympy(expr: Expr) -> sympy.Expr:
         if node in done:
             continue
         if isinstance(node, Num):
-            # the exact decimal the user wrote, not its nearest double
-            done[node] = sympy.Rational(node.text)
+            # the exact decimal the user wrote, not its nearest double (via
+            # Fraction, so no string ever reaches sympy)
+            frac = Fraction(node.text)
+            done[node] = sympy.Rational(frac.numerator, frac.denominator)
         elif isinstance(node, Const):
             done[node] = CONSTANTS[node.name][2]
         elif isinstance(node, Var):

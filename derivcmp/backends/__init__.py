@@ -20,6 +20,7 @@ import numpy as np
 
 from ..problem import ERROR, NOT_APPLICABLE, OK, Outcome, Problem, Timing
 from ..timing import measure
+from ._fp import fp_events
 
 
 @dataclass
@@ -92,6 +93,17 @@ def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
         why = prepared.explain(point) if prepared.explain else None
         kind = "nan" if np.any(np.isnan(value)) else "inf"
         message = f"value is {kind}: {why}" if why else f"value is {kind}"
+    else:
+        # a finite value that went through inf or nan on the way (1/(1+exp(800))
+        # is 0 only because exp overflowed), or that underflowed to 0 or a
+        # subnormal: say where, so it is not silent
+        tiny = bool(np.any(np.abs(value) < np.finfo(float).tiny))
+        events = fp_events(prepared.evaluate, point, underflow=tiny)
+        if events:
+            why = prepared.explain(point) if prepared.explain else None
+            where = f": {why}" if why and not why.startswith("floating-point") else ""
+            message = (f"warning: floating-point {', '.join(events)} in an intermediate{where}; "
+                       "the value may be inaccurate")
     t = Timing(setup_s=setup_s)
     if timing and status == OK:
         with np.errstate(all="ignore"):

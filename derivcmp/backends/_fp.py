@@ -5,6 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 
+def fp_events(evaluate, point, underflow: bool = False) -> list[str]:
+    """The floating-point events (overflow, invalid value, divide by zero, and
+    underflow if asked) of one evaluation."""
+    seen: list[str] = []
+
+    def record(kind, flag):
+        if kind not in seen:
+            seen.append(kind)
+    old = np.seterrcall(record)
+    try:
+        with np.errstate(all="call", under="call" if underflow else "ignore"):
+            try:
+                evaluate(point)
+            except (ArithmeticError, ValueError):
+                pass
+    finally:
+        np.seterrcall(old)
+    return seen
+
+
 def explain_fp(evaluate, point) -> str | None:
     seen: list[str] = []
 
