@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -39,25 +38,17 @@ def command() -> list[str]:
 
 
 def wall(args: list[str]) -> float:
-    return timed(args)[0]
-
-
-def timed(args: list[str]) -> tuple[float, float]:
-    """Wall time, and CPU time of the process and every process under it."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(command() + args, check=False, capture_output=True, cwd=ROOT)
-    elapsed = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return time.perf_counter() - t
 
 
-def speedup(repeats: int) -> tuple[tuple[float, float], tuple[float, float], int]:
+def speedup(repeats: int) -> tuple[float, float, int]:
     n = len(load([SUITES]).cases)
     one, two = [], []
     for _ in range(repeats):
-        one.append(timed(["batch", "expressions/", "--jobs", "1", "--format", "json"]))
-        two.append(timed(["batch", "expressions/", "--jobs", "2", "--format", "json"]))
+        one.append(wall(["batch", "expressions/", "--jobs", "1", "--format", "json"]))
+        two.append(wall(["batch", "expressions/", "--jobs", "2", "--format", "json"]))
     return min(one), min(two), n
 
 
@@ -94,8 +85,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--suite", default=str(SUITES / "basics.toml"))
     opts = ap.parse_args()
-    load_before = os.getloadavg()[0]
-    (t1, c1), (t2, c2), n = speedup(opts.repeats)
+    load_before = os.getloadavg()[0]       # other work on the machine skews every figure
+    t1, t2, n = speedup(opts.repeats)
     o = overhead(Path(opts.suite).resolve())
     ms = {k: v * 1000 for k, v in o.items() if k != "n"}
     print("## Batch\n")
@@ -107,8 +98,6 @@ def main() -> None:
     print(f"| `derivcmp batch expressions/` ({n} cases, timing on), `--jobs 1`, best of {opts.repeats} "
           f"| {t1:.1f} s |")
     print(f"| the same with `--jobs 2` | {t2:.1f} s |")
-    print(f"| CPU time of all processes, `--jobs 1` / `--jobs 2` (equal: no work added) | "
-          f"{c1:.1f} s / {c2:.1f} s |")
     print(f"| **speed-up `--jobs 2` vs `--jobs 1`** (target ≥ 1.7×) | **{t1 / t2:.2f}×** |")
     name = Path(opts.suite).name
     print(f"| {name} ({o['n']} cases, `--no-timing`): compute per case, in-process "
