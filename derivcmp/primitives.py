@@ -28,6 +28,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy
+from sympy.codegen import cfunctions as _cf
 
 Reason = "str | None"
 
@@ -116,9 +117,15 @@ def _cbrt_cx(z):
 
 def _powi_partial(o, a, n, ans):
     # d/da a^0 = 0 everywhere, but n * a^(n-1) is 0 * inf at a = 0
-    if isinstance(n, (int, float)) and n == 0:
+    if o.value(n) == 0:
         return (None, None)
     return (n * a ** (n - 1.0), None)
+
+
+def _sech(x):
+    # 2 e^-|x| / (1 + e^-2|x|): no overflow where cosh(x) would overflow
+    t = np.exp(-np.abs(x))
+    return 2.0 * t / (1.0 + t * t)
 
 
 _erf = _vectorize(math.erf)
@@ -259,11 +266,14 @@ PRIMITIVES: tuple[Primitive, ...] = (
     _P("log10", 1, np.log10, mpmath.log10, lambda x: sympy.log(x, 10),
        lambda o, x, ans: (1.0 / (x * LN10),), syntax="log10", cx=np.log10,
        domain=_positive("log10"), domain_note="x > 0", sample=((0.05, 5),)),
-    _P("log1p", 1, np.log1p, mpmath.log1p, lambda x: sympy.log(1 + x),
+    # sympy's own expm1/log1p/hypot (sympy.codegen.cfunctions): they differentiate
+    # and evalf like the elementary forms, but lambdify keeps np.expm1 etc., so
+    # the symbolic method does not lose digits to exp(x) - 1 near 0
+    _P("log1p", 1, np.log1p, mpmath.log1p, lambda x: _cf.log1p(x),
        lambda o, x, ans: (1.0 / (1.0 + x),), syntax="log1p", cx=_log1p_cx,
        domain=lambda x: None if x > -1 else f"log1p of a number <= -1 ({_show(x)})",
        domain_note="x > -1", sample=((-0.9, 4),)),
-    _P("expm1", 1, np.expm1, mpmath.expm1, lambda x: sympy.exp(x) - 1,
+    _P("expm1", 1, np.expm1, mpmath.expm1, lambda x: _cf.expm1(x),
        lambda o, x, ans: (o.exp(x),), syntax="expm1", cx=np.expm1),
     _P("sqrt", 1, np.sqrt, mpmath.sqrt, sympy.sqrt,
        lambda o, x, ans: (0.5 / ans,), syntax="sqrt", cx=np.sqrt,
@@ -303,8 +313,13 @@ PRIMITIVES: tuple[Primitive, ...] = (
     _P("cosh", 1, np.cosh, mpmath.cosh, sympy.cosh,
        lambda o, x, ans: (o.sinh(x),), syntax="cosh", cx=np.cosh),
     # sech^2 = 4t/(1+t)^2 with t = e^{-2|x|}: 1 - tanh^2 cancels to 0 for |x| > 19
+    # tanh' = sech^2 with a stable sech, not 1 - tanh^2 (0 for |x| > 19); and not
+    # via abs(x), whose kink at 0 would spoil the third derivative there
     _P("tanh", 1, np.tanh, mpmath.tanh, sympy.tanh,
-       lambda o, x, ans: (_sech2(o, x),), syntax="tanh", cx=np.tanh),
+       lambda o, x, ans: (o.sech(x) * o.sech(x),), syntax="tanh", cx=np.tanh),
+    _P("sech", 1, _sech, mpmath.sech, sympy.sech,
+       lambda o, x, ans: (-ans * o.tanh(x),), syntax="sech", cx=lambda z: 1.0 / np.cosh(z),
+       doc="1/cosh(x), evaluated without overflow (tanh' = sech^2)"),
     # 1/hypot(1, x) rather than 1/sqrt(1 + x^2): no overflow for |x| > 1e154
     _P("asinh", 1, np.arcsinh, mpmath.asinh, sympy.asinh,
        lambda o, x, ans: (1.0 / o.hypot(1.0, x),), syntax="asinh", cx=np.arcsinh),
@@ -347,7 +362,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
        domain=_atan2_domain, kink=_atan2_kink,
        domain_note="(y, x) != (0, 0) (jumps on the negative x axis)",
        sample=((0.2, 3), (-3, 3)), doc="atan2(y, x)"),
-    _P("hypot", 2, np.hypot, mpmath.hypot, lambda a, b: sympy.sqrt(a ** 2 + b ** 2),
+    _P("hypot", 2, np.hypot, mpmath.hypot, lambda a, b: _cf.hypot(a, b),
        lambda o, a, b, ans: (a / ans, b / ans), syntax="hypot", kink=_hypot_kink,
        domain_note="all reals (not differentiable at (0, 0))",
        sample=((-3, 3), (-3, 3))),
@@ -361,11 +376,6 @@ PRIMITIVES: tuple[Primitive, ...] = (
        syntax="min", kink=_tie("min"), domain_note="all reals (not differentiable at a tie)",
        sample=((-3, 3), (-3, 3))),
 )
-
-
-def _sech2(o, x):
-    t = o.exp(-2.0 * o.abs(x))
-    return 4.0 * t / ((1.0 + t) * (1.0 + t))
 
 
 BY_NAME: dict[str, Primitive] = {p.name: p for p in PRIMITIVES}
@@ -384,7 +394,15 @@ CONSTANTS: dict[str, tuple[float, Any, Any]] = {
 
 
 class FloatOps:
-    """The ops namespace for plain NumPy values: ``o.cos(x)`` is ``np.cos(x)``."""
+    """The ops namespace for plain NumPy values: ``o.cos(x)`` is ``np.cos(x)``.
+
+    Besides the primitives, every ops namespace has ``value(v)``, the number
+    behind a value, for rules that guard a singular point (powi at n = 0).
+    """
+
+    @staticmethod
+    def value(v):
+        return v
 
     def __getattr__(self, name: str):
         try:

@@ -60,17 +60,18 @@ class Program:
         return act
 
     def evaluate_all(self, point: Mapping[str, Any]) -> list[Any]:
-        """Every slot's value at ``point`` (floats or arrays), in order."""
+        """Every slot's value at ``point`` (floats or arrays), in order.
+
+        Floating-point events follow the caller's ``np.errstate``."""
         vals: list[Any] = [None] * len(self.slots)
-        with np.errstate(all="ignore"):
-            for i, s in enumerate(self.slots):
-                if s.kind == OP:
-                    vals[i] = s.prim.np(*[vals[a] for a in s.args])
-                elif s.kind == INPUT:
-                    vals[i] = np.float64(point[s.name]) if np.ndim(point[s.name]) == 0 \
-                        else np.asarray(point[s.name], dtype=float)
-                else:
-                    vals[i] = np.float64(s.value)
+        for i, s in enumerate(self.slots):
+            if s.kind == OP:
+                vals[i] = s.prim.np(*[vals[a] for a in s.args])
+            elif s.kind == INPUT:
+                vals[i] = np.float64(point[s.name]) if np.ndim(point[s.name]) == 0 \
+                    else np.asarray(point[s.name], dtype=float)
+            else:
+                vals[i] = np.float64(s.value)
         return vals
 
     def evaluate(self, point: Mapping[str, Any]) -> Any:

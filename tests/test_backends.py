@@ -352,9 +352,6 @@ def test_variable_not_in_expression(text, wrt, at, order, expected):
         assert np.array_equal(np.asarray(r.outcome.value, dtype=float), np.asarray(expected)), r.name
 
 
-@pytest.mark.xfail(strict=True, reason="primitives.py gives sympy exp(u) - 1 and log(1 + u) for "
-                   "expm1 / log1p, so symbolic's float64 code cancels near 0 (use "
-                   "sympy.codegen.cfunctions.expm1 / log1p)")
 @pytest.mark.parametrize("text", ["expm1(x)*y", "log1p(x)*y"])
 def test_symbolic_keeps_expm1_and_log1p_accurate_near_zero(text):
     # d/dy expm1(x) y = expm1(x) = 1.00000000005e-10 at x = 1e-10; exp(x) - 1
@@ -387,9 +384,6 @@ def test_second_derivative_near_zero_is_absolutely_accurate(text, first, x):
         assert err <= 16 * EPS * abs(first(mpmath.mpf(x)))
 
 
-@pytest.mark.xfail(strict=True, reason="primitives.py: tanh' = 4t/(1+t)^2 with t = exp(-2|x|) is not "
-                   "smooth at 0 as a formula, so differentiating the rule again (orders >= 3) "
-                   "goes through abs'(0) = 0; a sech primitive (sech' = -sech*tanh) would fix it")
 @pytest.mark.parametrize("text, truth", [
     ("tanh(x)", -2.0),                         # tanh'''(0) = -2
     ("atanh(0.9*tanh(x))", -0.342),            # found by fuzzing at order 3: AD gave 1.458

@@ -36,15 +36,6 @@ Examples skipped, each by a precise condition:
   reference uses one-sided limits.
 * near overflow: an intermediate value of the function, the reference or the
   error scale >= 1e100.
-* symbolic only, hypot with an argument of magnitude < 1e-150 or > 1e150:
-  the table's sympy form of hypot is sqrt(a^2 + b^2), whose squares underflow
-  or overflow in float64 where np.hypot does not (hypot(x, erf(x)) at
-  x = -4.9e-199 gives 1/sqrt(0) = inf).  A range limit of that formula.
-* symbolic only, expm1 / log1p with an argument |u| < 1e-6: a known defect,
-  not a limit.  The table's sympy forms are exp(u) - 1 and log(1 + u), so
-  the float64 code loses expm1's accuracy (relative error ~eps/|u|; cosh'
-  of expm1(y) at y = -3.6e-65 comes out 0).  test_backends has a strict xfail
-  for it; remove this filter when the table uses sympy.codegen.cfunctions.
 """
 
 from __future__ import annotations
@@ -72,19 +63,6 @@ def test_every_restricted_primitive_has_a_shaper():
     assert not NEEDS_SHAPER
 
 
-def symbolic_formula_limit(program, values) -> str | None:
-    """Why sympy's form of a primitive cannot be accurate here (see above)."""
-    for slot in program.slots:
-        if slot.kind != OP:
-            continue
-        args = [abs(float(values[a])) for a in slot.args]
-        if slot.prim.name == "hypot" and any(0 < a < 1e-150 or a > 1e150 for a in args):
-            return "hypot as sqrt(a^2 + b^2) under/overflows"
-        if slot.prim.name in ("expm1", "log1p") and args[0] < 1e-6:
-            return f"{slot.prim.name} as exp/log loses accuracy near 0 (known defect)"
-    return None
-
-
 @settings(max_examples=150, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(problems(max_depth=3, max_order=2))
@@ -108,13 +86,7 @@ def test_ad_reverse_and_symbolic_agree_with_reference(case):
     tol = RTOL * max(ref_size, scale) + UNDERFLOW_FLOOR
     note(f"reference {ref.exact}, error scale {scale:.3g}, tolerance {tol:.3g}")
 
-    methods = ["ad-reverse"]
-    limit = symbolic_formula_limit(program, values)
-    if limit is None:
-        methods.append("symbolic")
-    else:
-        note(f"symbolic not checked: {limit}")
-    for method in methods:
+    for method in ("ad-reverse", "symbolic"):
         out = backends.run(backends.registry()[method], problem, timing=False)
         assert out.status == OK, f"{method}: {out.status}: {out.message}"
         got = np.ravel(np.asarray(out.value, dtype=float))

@@ -90,7 +90,7 @@ def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
     status, message = OK, None
     if not np.all(np.isfinite(value)):
         status = ERROR
-        why = prepared.explain(point) if prepared.explain else None
+        why = _explain(prepared, point)
         kind = "nan" if np.any(np.isnan(value)) else "inf"
         message = f"value is {kind}: {why}" if why else f"value is {kind}"
     else:
@@ -100,7 +100,7 @@ def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
         tiny = bool(np.any(np.abs(value) < np.finfo(float).tiny))
         events = fp_events(prepared.evaluate, point, underflow=tiny)
         if events:
-            why = prepared.explain(point) if prepared.explain else None
+            why = _explain(prepared, point)
             where = f": {why}" if why and not why.startswith("floating-point") else ""
             message = (f"warning: floating-point {', '.join(events)} in an intermediate{where}; "
                        "the value may be inaccurate")
@@ -109,6 +109,16 @@ def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
         with np.errstate(all="ignore"):
             t = measure(lambda: prepared.evaluate(point), setup_s)
     return Outcome(backend.name, status, value, message, t, dict(prepared.details))
+
+
+def _explain(prepared: Prepared, point) -> str | None:
+    if prepared.explain is None:
+        return None
+    with np.errstate(all="ignore"):
+        try:
+            return prepared.explain(point)
+        except (ArithmeticError, ValueError, TypeError):
+            return None
 
 
 def _brief(err: BaseException) -> str:

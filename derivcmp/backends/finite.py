@@ -102,5 +102,5 @@ class CentralDifference:
             why = diagnose(program, values)
             if why:
                 return f"the function itself: {why}"
-            return "a shifted point left the domain or overflowed" 
+            return "at a shifted point x ± h (outside the domain, or an overflow there)"
         return Prepared(evaluate, details, explain)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..primitives import BY_NAME, FLOAT_OPS
 from ..problem import MAX_ORDER, Problem
-from ..program import CONST, INPUT, Program, compile_program, describe, diagnose
+from ..program import CONST, INPUT, OP, Program, compile_program, describe, diagnose
 from . import Prepared
 
 
@@ -161,6 +161,9 @@ class TapeOps:
     def __init__(self, tape: Tape):
         self._tape = tape
 
+    def value(self, v):
+        return self._tape.vals[v.i] if isinstance(v, TVal) else v
+
     def __getattr__(self, name: str):
         tape = self._tape
         return lambda *args: tape.apply(name, args)
@@ -202,47 +205,85 @@ class ReverseMode:
             adj = tape.backward(out)
             return [adj[i] if i is not None and i < len(adj) else 0.0 for i in leaves]
 
+        # the first-order sweep, straight over the program's slots: the same tape
+        # (slot values) and the same rules, without TVal objects
+        n_slots = len(program.slots)
+        kinds = [s.kind for s in program.slots]
+        fns = [s.prim.np if s.prim else None for s in program.slots]
+        rules = [s.prim.partials if s.prim else None for s in program.slots]
+        slot_args = [s.args for s in program.slots]
+        names_at = [s.name for s in program.slots]
+        consts = [np.float64(s.value) if s.kind == CONST else None for s in program.slots]
+        act = program.active(wrt)
+        out_slot = program.output
+        leaf_slots = [inputs.get(n) for n in wrt]
+        details["tape_length"] = n_slots
+
+        def first_order(point):
+            vals: list[Any] = [None] * n_slots
+            for i in range(n_slots):
+                k = kinds[i]
+                if k == OP:
+                    vals[i] = fns[i](*[vals[j] for j in slot_args[i]])
+                elif k == INPUT:
+                    vals[i] = np.float64(point[names_at[i]])
+                else:
+                    vals[i] = consts[i]
+            f = vals[out_slot]
+            if not np.isfinite(f):
+                return np.full(problem.shape, np.nan if np.isnan(f) else np.inf)[()]
+            adj: list[Any] = [0.0] * n_slots
+            adj[out_slot] = 1.0
+            for i in range(out_slot, -1, -1):
+                a = adj[i]
+                if kinds[i] != OP or not act[i] or a == 0.0:
+                    continue
+                idx = slot_args[i]
+                parts = rules[i](FLOAT_OPS, *[vals[j] for j in idx], vals[i])
+                for j, p in zip(idx, parts):
+                    if p is not None and act[j]:
+                        adj[j] = adj[j] + a * p
+            g = [adj[j] if j is not None else 0.0 for j in leaf_slots]
+            return g[0] if len(wrt) == 1 else np.array(g, dtype=float)
+
         def evaluate(point):
-            with np.errstate(all="ignore"):
-                tape, nodes = record(program, point, wrt)
-                leaves = [nodes[inputs[n]].i if n in inputs else None for n in wrt]
-                out = nodes[program.output]
-                f = tape.vals[out.i]
-                if not np.all(np.isfinite(f)):
-                    # the function itself is undefined (nan) or overflows (inf) here, so
-                    # it has no derivative; the chain rule may still produce a finite
-                    # number (d log(x) = 1/x at x = -1), which must not be reported as
-                    # one.  A non-finite value lets the harness ask ``explain`` for the
-                    # slot and column.
-                    details["tape_length"] = len(tape)
-                    return np.full(problem.shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
-                if order == 1:
-                    g = gradient_of(tape, out.i, leaves)
-                    details["tape_length"] = len(tape)
-                    return g[0] if len(wrt) == 1 else np.array(g, dtype=float)
-                if len(wrt) == 1:
-                    leaf = leaves[0]
-                    if leaf is None:
+            if order == 1:
+                return first_order(point)
+            tape, nodes = record(program, point, wrt)
+            leaves = [nodes[inputs[n]].i if n in inputs else None for n in wrt]
+            out = nodes[program.output]
+            f = tape.vals[out.i]
+            if not np.all(np.isfinite(f)):
+                # the function itself is undefined (nan) or overflows (inf) here, so
+                # it has no derivative; the chain rule may still produce a finite
+                # number (d log(x) = 1/x at x = -1), which must not be reported as
+                # one.  A non-finite value lets the harness ask ``explain`` for the
+                # slot and column.
+                return np.full(problem.shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
+            if len(wrt) == 1:
+                leaf = leaves[0]
+                if leaf is None:
+                    return 0.0
+                for _ in range(order - 1):
+                    d = tape.backward_taped(out)[leaf]
+                    if d is None:
                         return 0.0
-                    for _ in range(order - 1):
-                        d = tape.backward_taped(out)[leaf]
-                        if d is None:
-                            return 0.0
-                        out = d
-                    value = gradient_of(tape, out.i, leaves)[0]
-                    details["tape_length"] = len(tape)
-                    return value
-                grads = tape.backward_taped(out)
-                hess = np.zeros((len(wrt), len(wrt)))
-                for r, leaf in enumerate(leaves):
-                    g = grads[leaf] if leaf is not None and leaf < len(grads) else None
-                    if g is not None:
-                        hess[r] = gradient_of(tape, g.i, leaves)
+                    out = d
+                value = gradient_of(tape, out.i, leaves)[0]
                 details["tape_length"] = len(tape)
-                return hess
+                return value
+            grads = tape.backward_taped(out)
+            hess = np.zeros((len(wrt), len(wrt)))
+            for r, leaf in enumerate(leaves):
+                g = grads[leaf] if leaf is not None and leaf < len(grads) else None
+                if g is not None:
+                    hess[r] = gradient_of(tape, g.i, leaves)
+            details["tape_length"] = len(tape)
+            return hess
 
         def explain(point):
-            values = program.evaluate_all(point)
+            with np.errstate(all="ignore"):
+                values = program.evaluate_all(point)
             why = diagnose(program, values)
             if why:
                 return why
