@@ -8,7 +8,9 @@ table's sympy counterpart).  Variables are real, so ``diff(Abs(x))`` is
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
+from typing import Mapping
 
 import sympy
 
@@ -20,8 +22,12 @@ def symbol(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
-def to_sympy(expr: Expr) -> sympy.Expr:
-    """Convert without recursion; identical subtrees are converted once."""
+def to_sympy(expr: Expr, rename: Mapping[str, str] | None = None) -> sympy.Expr:
+    """Convert without recursion; identical subtrees are converted once.
+
+    ``rename`` maps variable names to the symbol names to use (the symbolic
+    backend uses ``_x0, _x1, ...`` so generated code never contains user text).
+    """
     done: dict[Expr, sympy.Expr] = {}
     for node in walk(expr):
         if node in done:
@@ -34,7 +40,7 @@ def to_sympy(expr: Expr) -> sympy.Expr:
         elif isinstance(node, Const):
             done[node] = CONSTANTS[node.name][2]
         elif isinstance(node, Var):
-            done[node] = symbol(node.name)
+            done[node] = symbol(rename[node.name] if rename else node.name)
         else:
             assert isinstance(node, Apply)
             done[node] = BY_NAME[node.op].sp(*[done[a] for a in node.args])
@@ -69,3 +75,14 @@ def derivative(expr: sympy.Expr, wrt: tuple[str, ...], order: int):
         return [without_dirac(sympy.diff(expr, s)) for s in syms]
     grads = [sympy.diff(expr, s) for s in syms]
     return [[without_dirac(sympy.diff(g, s)) for s in syms] for g in grads]
+
+
+def safe_names(names) -> dict[str, str]:
+    """``{user name: _x<i>}``: symbol names that cannot clash with anything."""
+    return {n: f"_x{i}" for i, n in enumerate(names)}
+
+
+def restore_names(text: str, safe: Mapping[str, str]) -> str:
+    """Put the user's names back into printed text that uses ``safe_names``."""
+    back = {v: k for k, v in safe.items()}
+    return re.sub(r"\b_x\d+\b", lambda m: back.get(m.group(), m.group()), text)

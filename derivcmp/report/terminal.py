@@ -53,7 +53,8 @@ def render(c: Comparison, console: Console, timing: bool = True) -> None:
         cells = [r["method"], value, r["abs_error"], r["rel_error"], r["digits"]]
         if timing:
             cells += [r["setup"], r["eval"]]
-        table.add_row(*cells, status)
+        # Text, not str: a value like "[inf, inf]" must not be read as rich markup
+        table.add_row(*[Text(c) for c in cells], status)
     console.print(table)
     summary = _summary(c, timing)
     if summary:
