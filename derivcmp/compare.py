@@ -218,19 +218,42 @@ def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None
         if outcome.status != OK:
             return Graded(outcome)
         abs_err, rel_err = errors(outcome.value, reference.exact)
-        return Graded(outcome, abs_err, rel_err)
+        return Graded(outcome, abs_err, rel_err, note=_ok_note(reference))
     if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, ERROR):
         if outcome.status == OK:
             convention = getattr(backends.registry().get(outcome.method), "convention", None)
             msg = ("no derivative here; the value is the method's convention"
                    if reference.status == NOT_DIFFERENTIABLE else
-                   "the derivative is undefined here; the value is not a derivative")
+                   f"no derivative here ({_first_clause(reference.message)}); "
+                   "the value is not a derivative")
             if convention and reference.status == NOT_DIFFERENTIABLE:
                 msg += f": {convention}"
         else:
             msg = outcome.message
         return Graded(replace(outcome, status=reference.status, message=msg))
     return Graded(outcome, note=f"reference {reference.status}")
+
+
+def _first_clause(message: str | None) -> str:
+    text = (message or "undefined").split(": ")[0]
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _ok_note(reference: Reference) -> str | None:
+    """What to keep in mind when reading an error against this reference."""
+    notes = []
+    kinks = (reference.details or {}).get("kinks")
+    if kinks:
+        notes.append(f"kink here ({_first_clause(kinks[0])}) but the derivative exists; "
+                     "chain-rule methods may apply their kink convention")
+    exact = [mpmath.mpf(s) for s in _flatten(reference.exact)] if reference.exact is not None else []
+    if any(0 < abs(v) < TINY for v in exact):
+        notes.append("the true value is below float64's normal range (2.2e-308), "
+                     "so a float result keeps few or no digits")
+    return "; ".join(notes) or None
+
+
+TINY = float(np.finfo(float).tiny)
 
 
 def errors(value, exact) -> tuple[float, float]:

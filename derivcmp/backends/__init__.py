@@ -100,7 +100,7 @@ def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
         tiny = bool(np.any(np.abs(value) < np.finfo(float).tiny))
         events = fp_events(prepared.evaluate, point, underflow=tiny)
         if events:
-            why = _explain(prepared, point)
+            why = _explain(prepared, point) if set(events) - {"underflow"} else None
             where = f": {why}" if why and not why.startswith("floating-point") else ""
             message = (f"warning: floating-point {', '.join(events)} in an intermediate{where}; "
                        "the value may be inaccurate")

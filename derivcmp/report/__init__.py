@@ -43,7 +43,7 @@ def method_document(g: Graded, timing: bool = True) -> dict[str, Any]:
     if timing and t is not None:
         time = {"setup_s": t.setup_s, "eval_s": t.eval_s, "eval_spread_s": t.eval_spread_s,
                 "repeats": t.repeats}
-    return {"name": o.method, "status": o.status, "message": o.message,
+    return {"name": o.method, "status": o.status, "message": message(g),
             "value": finite_or_none(o.value), "abs_error": finite_or_none(g.abs_error),
             "rel_error": finite_or_none(g.rel_error), "time": time,
             "details": _jsonable(dict(o.details))}
@@ -138,9 +138,14 @@ def rows(c: Comparison, timing: bool = True) -> list[dict[str, str]]:
             "setup": fmt_time(t.setup_s) if t else "-",
             "eval": (f"{fmt_time(t.eval_s)} ± {fmt_time(t.eval_spread_s)}"
                      if t and t.eval_s is not None else "-"),
-            "message": o.message or g.note or "",
+            "message": message(g) or "",
         })
     return out
+
+
+def message(g: Graded) -> str | None:
+    """The method's own message and the grader's note, as one line."""
+    return "; ".join(m for m in (g.outcome.message, g.note) if m) or None
 
 
 def heading(c: Comparison) -> str:

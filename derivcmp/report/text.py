@@ -7,7 +7,7 @@ import io
 import json
 
 from ..problem import Comparison
-from . import correct_digits, finite_or_none, fmt_exact, heading, rows
+from . import correct_digits, finite_or_none, fmt_exact, heading, message, rows
 
 CSV_FIELDS = ["method", "status", "value", "abs_error", "rel_error", "correct_digits",
               "setup_s", "eval_s", "eval_spread_s", "reference", "message"]
@@ -30,7 +30,7 @@ def to_csv(c: Comparison, timing: bool = True) -> str:
             "correct_digits": "" if digits is None else f"{digits:.2f}",
             "setup_s": _g(t.setup_s if t else None), "eval_s": _g(t.eval_s if t else None),
             "eval_spread_s": _g(t.eval_spread_s if t else None),
-            "reference": ref, "message": o.message or g.note or "",
+            "reference": ref, "message": message(g) or "",
         })
     return buf.getvalue()
 
