@@ -51,6 +51,8 @@ def parse_at(text: str | Mapping[str, float]) -> dict[str, float]:
     if not text.strip():
         return out
     for item in _split_top_level(text):
+        if not item.strip():
+            raise DerivcmpError(f"--at: empty item in {text!r} (a stray comma?)")
         if "=" not in item:
             raise DerivcmpError(f"--at: expected name=value, got {item.strip()!r} (e.g. --at w=2,x=3)")
         name, _, value = item.partition("=")

@@ -65,8 +65,10 @@ def _summary(c: Comparison, timing: bool) -> str:
     graded = [g for g in c.results if g.rel_error is not None]
     parts = []
     if len(graded) > 1:
-        best = min(graded, key=lambda g: g.rel_error)
-        parts.append(f"most accurate: {best.name}")
+        least = min(g.rel_error for g in graded)
+        best = [g.name for g in graded if g.rel_error == least]
+        parts.append("equally accurate: all methods" if len(best) == len(graded) else
+                     f"most accurate: {', '.join(best)}")
     timed = [g for g in c.results if g.outcome.status == "ok" and g.outcome.timing
              and g.outcome.timing.eval_s]
     if timing and len(timed) > 1:
