@@ -26,13 +26,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from strategies import judge, problems  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from strategies import judge, problems
 
-from derivcmp.compare import compare  # noqa: E402
-from derivcmp.expr import to_text  # noqa: E402
-from derivcmp.problem import Problem  # noqa: E402
+from derivcmp.compare import compare
+from derivcmp.expr import to_text
+from derivcmp.problem import Problem
 
 BEGIN, END = "<!-- fuzz-results:begin -->", "<!-- fuzz-results:end -->"
 
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
         readme = HERE / "README.md"
         text = readme.read_text(encoding="utf-8")
         block = f"{BEGIN}\n{summary}\n{END}"
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda m: block, text, flags=re.S) \
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda m: block, text, flags=re.DOTALL) \
             if BEGIN in text else text + "\n" + block + "\n"
         readme.write_text(text, encoding="utf-8")
         (HERE / "last_run.json").write_text(json.dumps({
@@ -124,12 +124,12 @@ def main(argv=None) -> int:
 
 
 def render(args, counts, ref_status, categories, crashes, elapsed, slowest) -> str:
-    lines = [f"Run: `python fuzz/run.py --seconds {args.seconds:g} --seed {args.seed}` "
-             f"(per-stage deadline {args.timeout:g} s), {elapsed:.0f} s wall.", "",
+    lines = [(f"Run: `python fuzz/run.py --seconds {args.seconds:g} --seed {args.seed}` "
+             f"(per-stage deadline {args.timeout:g} s), {elapsed:.0f} s wall."), "",
              "| inputs tried | crashes | hangs | disagreements (bugs) | documented limits hit |",
              "| ---: | ---: | ---: | ---: | ---: |",
-             f"| {counts['inputs']} | {counts['crashes']} | {counts['hangs']} | {counts['bugs']} "
-             f"| {counts['limits']} |", "",
+             (f"| {counts['inputs']} | {counts['crashes']} | {counts['hangs']} | {counts['bugs']} "
+             f"| {counts['limits']} |"), "",
              "Reference statuses: " + ", ".join(f"{k} {v}" for k, v in ref_status.most_common()) + ".",
              f"Slowest input ({slowest[0]:.1f} s): `{slowest[1]}`", "",
              "| method | category | bug? | count | examples |", "| --- | --- | --- | ---: | --- |"]

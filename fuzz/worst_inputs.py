@@ -77,8 +77,8 @@ CASES: dict[str, tuple[str, str, list[str]]] = {
     "powers nested x^x^x^x^x (order 2)": ("x^x^x^x^x^x", "x=1.5", ["--order", "2"]),
     "(1+x)^(1+x) nested 6 (order 2)": ("((((((1+x)^(1+x))^(1+x))^(1+x))^(1+x))^(1+x))", "x=0.5",
                                        ["--order", "2"]),
-    "max/min chain 12 Hessian": ("max(x,min(y,max(x,min(y,max(x,min(y,max(x,min(y,max(x,min(y,"
-                                 "max(x,min(y,x))))))))))))", "x=1,y=2", ["--order", "2"]),
+    "max/min chain 12 Hessian": (("max(x,min(y,max(x,min(y,max(x,min(y,max(x,min(y,max(x,min(y,"
+                                 "max(x,min(y,x))))))))))))"), "x=1,y=2", ["--order", "2"]),
     "abs nested 30 at a kink": (nest("abs", 30, "x-1"), "x=1", []),
     "relu chain 40 at 0": (nest("relu", 40), "x=0", ["--order", "2"]),
     "long sum (~9.9k chars) Hessian": (_long_sum(330), "x=0.3,y=0.7,z=0.1", ["--order", "2"]),
@@ -167,10 +167,10 @@ def main(argv=None) -> int:
         rows.append(f"| {name} | {wall:.2f} | {rss} | {code}{tb} | {statuses(out)} | {verdict} |")
         print(rows[-1], file=sys.stderr)
     lines = [
-        f"Deadline `--timeout {DEADLINE:g}`; start-up measured on this machine: `derivcmp --version` "
+        (f"Deadline `--timeout {DEADLINE:g}`; start-up measured on this machine: `derivcmp --version` "
         f"{version:.2f} s, trivial `derivcmp eval x --at x=1 --timeout 2` {startup:.2f} s (best of 3). "
         f"Bounds: strict = start-up + deadline + 1 s = **{strict:.2f} s**; per stage = start-up + "
-        f"4 × deadline + 1 s = **{staged:.2f} s**.", "",
+        f"4 × deadline + 1 s = **{staged:.2f} s**."), "",
         "| input | wall s | peak RSS MiB | exit | statuses | verdict |", "| --- | ---: | ---: | --- | --- | --- |",
         *rows]
     if over:
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
         readme = HERE / "README.md"
         body = readme.read_text(encoding="utf-8")
         block = f"{BEGIN}\n{text}\n{END}"
-        body = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda m: block, body, flags=re.S) \
+        body = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda m: block, body, flags=re.DOTALL) \
             if BEGIN in body else body + "\n" + block + "\n"
         readme.write_text(body, encoding="utf-8")
     return 0

@@ -614,8 +614,8 @@ def _explain_disagreement(g, problem, err: float, ref_size: float, why: str):
         if err2 <= CHAIN_RULE_RTOL * max(size2, error_scale(rounded.expr, problem.wrt, problem.point,
                                                              problem.order)) + UNDERFLOW_FLOOR:
             return (g.name, "limit: ill-conditioned w.r.t. rounding of constants",
-                    f"{why}; with every constant rounded to float64 the derivative is {ref2.exact}, "
-                    f"which {g.name} matches (error {err2:.3g})", False)
+                    (f"{why}; with every constant rounded to float64 the derivative is {ref2.exact}, "
+                    f"which {g.name} matches (error {err2:.3g})"), False)
     return (g.name, "disagreement", why, True)
 
 
@@ -661,13 +661,13 @@ def _judge_fd(g, expr, wrt, point, order, exact, ref_size, near_overflow):
         return out
     if trunc >= rnd:
         out.append((g.name, "limit: fd truncation",
-                    f"error {err:.3g} vs |ref| {ref_size:.3g}: the exact stencil is {trunc:.3g} from the "
-                    f"derivative (large higher derivatives or a kink within h = {max(steps.values()):.3g})",
+                    (f"error {err:.3g} vs |ref| {ref_size:.3g}: the exact stencil is {trunc:.3g} from the "
+                    f"derivative (large higher derivatives or a kink within h = {max(steps.values()):.3g})"),
                     False))
     else:
         out.append((g.name, "limit: fd rounding (ill-conditioned)",
-                    f"error {err:.3g} vs |ref| {ref_size:.3g}: eps*sum|w|*S/h^n = {rnd:.3g} >= truncation "
-                    f"{trunc:.3g} (|f| or its error scale is large relative to the derivative)", False))
+                    (f"error {err:.3g} vs |ref| {ref_size:.3g}: eps*sum|w|*S/h^n = {rnd:.3g} >= truncation "
+                    f"{trunc:.3g} (|f| or its error scale is large relative to the derivative)"), False))
     return out
 
 

@@ -228,7 +228,7 @@ def test_the_trap_springs_on_user_text(trap):
     sympy.sympify(f"{USER_NAME} + 1")
     assert trap and trap[0].startswith("sympify got user text")
     del trap[:]
-    builtins.exec(compile(f"{USER_NAME} = 1", "<t>", "exec"), {})
+    builtins.exec(compile(f"{USER_NAME} = 1", "<t>", "exec"), {})  # noqa: S102 - the trap itself
     assert [t.split()[0] for t in trap] == ["compile", "exec"]
 
 
