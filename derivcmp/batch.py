@@ -1,7 +1,8 @@
 """Run many cases: the worker pool, per-method summaries, the CI verdicts.
 
 ``run_cases`` runs each ``suite.Case`` through ``compare.compare`` — in this
-process for ``jobs=1``, otherwise in a pool of worker processes — and returns
+process for ``jobs=1`` without a timeout, otherwise in a pool of worker
+processes whose deadlines the parent watches — and returns
 one ``CaseResult`` per case in input order, whatever order they finish in.
 Nothing a case does can stop the batch: an exception, a timeout or a worker
 that dies becomes an ``error`` case.  Ctrl-C ends the run early and keeps the
@@ -447,8 +448,13 @@ class CheckReport:
     def passed(self) -> bool:
         return not self.failures and not self.slow_methods
 
+    def __post_init__(self) -> None:
+        self._by_case: dict[int, list[Verdict]] = {}
+        for v in self.verdicts:
+            self._by_case.setdefault(id(v.case), []).append(v)
+
     def for_case(self, r: CaseResult) -> list[Verdict]:
-        return [v for v in self.verdicts if v.case is r]
+        return self._by_case.get(id(r), [])
 
 
 def _method_verdict(r: CaseResult, m: Mapping[str, Any]) -> Verdict:
