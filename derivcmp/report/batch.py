@@ -285,7 +285,10 @@ def to_markdown(run, summary, report=None) -> str:
     out: list[str] = []
     if report is not None:
         icon = "✅" if report.passed and not run.interrupted else "❌"
-        out += [f"### {icon} derivcmp check: {'pass' if report.passed else 'FAIL'}", ""]
+        verdict = "pass" if report.passed else "FAIL"
+        if run.interrupted:
+            verdict += f" (interrupted after {len(run.results)} of {run.total} cases)"
+        out += [f"### {icon} derivcmp check: {verdict}", ""]
         if report.failures:
             rows = [[_md_mark(v.mark), case_label(v.case, with_file), v.name, fmt_error(v.rel_error),
                      "-" if v.tolerance is None else f"{v.tolerance:.0e}", v.message]
