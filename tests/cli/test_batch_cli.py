@@ -339,6 +339,7 @@ at = {{ x = {0.1 * (i + 1)} }}
 """ for i in range(40))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal and POSIX signals")
 def test_ctrl_c_stops_cleanly_and_reports_the_finished_cases(tmp_path):
     import pty
     f = suite(tmp_path, SLOW, "slow.toml")
