@@ -170,7 +170,12 @@ def _short(v: Any) -> str:
 
 # --- the pool ------------------------------------------------------------------
 
-def _init_worker() -> None:
+_STARTS = None       # in a worker: shared array, when each case started (time.monotonic)
+
+
+def _init_worker(starts=None) -> None:
+    global _STARTS
+    _STARTS = starts
     # Ctrl-C reaches the whole process group; the parent alone decides what
     # to do, so a worker never dies with a KeyboardInterrupt traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -184,6 +189,13 @@ def _init_worker() -> None:
                                                 hard))
     except (ImportError, ValueError, OSError):  # pragma: no cover - not on this platform
         pass
+
+
+def _started(worker, index: int, case: Case, methods, timing: bool) -> Mapping[str, Any]:
+    """In a worker: note when the case starts (the parent's deadline counts from it), run it."""
+    if _STARTS is not None:
+        _STARTS[index] = time.monotonic()     # system-wide clock: comparable across processes
+    return worker(case, methods, timing, None)
 
 
 def _context():
@@ -256,6 +268,10 @@ def _run_pool(cases, methods, timing, timeout, jobs, worker, done) -> None:
             done(i, _isolated(ctx, worker, cases[i], methods, timing, timeout))
 
 
+#: how long a worker may take to pick up a case it was sent (starting up: fork server, imports)
+STARTUP_GRACE_S = 30.0
+
+
 def _budget(case: Case, methods, timeout: float | None) -> float:
     """How long a whole case may take: ``timeout`` for the reference and each method."""
     if not timeout:
@@ -268,19 +284,29 @@ def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending
 
     A forked child per method (what ``compare`` does with a timeout) costs more
     than most cases take, so workers run cases without one and this loop
-    watches the clock: with at most ``jobs`` cases in flight each starts as it
-    is submitted, and one that overruns its whole budget gets the pool killed.
+    watches the clock instead: each worker notes in shared memory when it
+    starts a case, and a case that overruns its whole budget (the reference
+    and every method may each take ``timeout``) gets the pool killed.
     """
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker)
-    in_flight: dict[Future, tuple[int, float]] = {}
+    starts = ctx.Array("d", len(cases), lock=False)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                               initargs=(starts,))
+    in_flight: dict[Future, tuple[int, float]] = {}      # future -> (case index, submitted at)
     try:
         while pending or in_flight:
             while pending and len(in_flight) < jobs:
                 i = pending.pop()
-                due = time.monotonic() + _budget(cases[i], methods, timeout)
-                in_flight[pool.submit(worker, cases[i], methods, timing, None)] = (i, due)
-            first_due = min(due for _, due in in_flight.values())
-            wait_s = None if math.isinf(first_due) else max(0.0, first_due - time.monotonic())
+                starts[i] = 0.0
+                fut = pool.submit(_started, worker, i, cases[i], methods, timing)
+                in_flight[fut] = (i, time.monotonic())
+
+            def due(i: int, submitted: float) -> float:
+                # from when the worker started the case; until then it may be booting
+                begun = starts[i]
+                return (begun or submitted + STARTUP_GRACE_S) + _budget(cases[i], methods, timeout)
+
+            first_due = min(due(i, t) for i, t in in_flight.values())
+            wait_s = None if math.isinf(first_due) else max(0.0, min(first_due - time.monotonic(), 0.5))
             finished, _ = wait(list(in_flight), timeout=wait_s, return_when=FIRST_COMPLETED)
             broken: list[int] = []
             for fut in finished:
@@ -291,7 +317,7 @@ def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending
                     broken.append(i)
                 except Exception as err:  # noqa: BLE001 - e.g. a result that would not pickle
                     done(i, {"crash": f"worker failed: {type(err).__name__}: {err}"})
-            overdue = any(due <= time.monotonic() for _, due in in_flight.values())
+            overdue = any(due(i, t) <= time.monotonic() for i, t in in_flight.values())
             if broken or overdue:
                 if overdue:
                     _kill(pool)
