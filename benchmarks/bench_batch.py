@@ -6,7 +6,10 @@
 1. Parallel speed-up: `derivcmp batch expressions/` (default options, as a
    user runs it) with `--jobs 1` and with `--jobs 2`, alternated, best of
    `--repeats` wall times each (the best is the least disturbed by other load
-   on the machine); the ratio is the figure.
+   on the machine); the ratio is the figure.  Two load-independent checks go
+   with it: what 2 processes gain over 1 on a pure CPU loop just before and
+   after (the most any tool could gain then), and how many workers were busy
+   on average in a `jobs=2` run.
 2. Per-case overhead: the cases of one suite run (a) as one batch process,
    `--jobs 1`, and (b) as one `derivcmp eval` process per case with the same
    expression, point, order and methods; both `--no-timing`.  The compute
@@ -76,6 +79,20 @@ def machine_speedup(repeats: int) -> float:
     return best[1] / best[2]
 
 
+def occupancy(jobs: int) -> tuple[float, float]:
+    """Wall time of the runner in-process, and how many workers were busy on average.
+
+    The sum of the cases' own times over the wall time: 2.0 means both workers
+    always had a case, whatever share of the CPU the machine gave them.
+    """
+    from derivcmp.batch import run_cases
+    cases = load([SUITES]).cases
+    t = time.perf_counter()
+    run = run_cases(cases, timing=True, jobs=jobs, timeout=10)
+    elapsed = time.perf_counter() - t
+    return elapsed, sum(r.seconds for r in run.results) / elapsed
+
+
 def eval_args(case) -> list[str]:
     args = ["eval", case.expr, "--at", ",".join(f"{k}={v!r}" for k, v in case.at.items()),
             "--order", str(case.order), "--no-timing", "--format", "json"]
@@ -113,6 +130,7 @@ def main() -> None:
     before = machine_speedup(opts.repeats)
     t1, t2, n = speedup(opts.repeats)
     after = machine_speedup(opts.repeats)
+    _, busy2 = occupancy(2)
     o = overhead(Path(opts.suite).resolve())
     ms = {k: v * 1000 for k, v in o.items() if k != "n"}
     print("## Batch\n")
@@ -127,6 +145,7 @@ def main() -> None:
     print(f"| **speed-up `--jobs 2` vs `--jobs 1`** (target ≥ 1.7×) | **{t1 / t2:.2f}×** |")
     print(f"| for calibration: 2 vs 1 processes on a pure CPU loop, just before / just after "
           f"| {before:.2f}× / {after:.2f}× |")
+    print(f"| workers busy on average during a `jobs=2` run (sum of case times / wall time) | {busy2:.2f} |")
     name = Path(opts.suite).name
     print(f"| {name} ({o['n']} cases, `--no-timing`): compute per case, in-process "
           f"| {ms['compute']:.0f} ms |")
@@ -136,5 +155,5 @@ def main() -> None:
           f"| **{ms['batch'] - ms['compute']:.0f} ms vs {ms['eval'] - ms['compute']:.0f} ms** |")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":      # the worker pool re-imports this module
     main()
