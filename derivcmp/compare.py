@@ -88,7 +88,8 @@ def _constant_value(name: str, text: str) -> float:
     try:
         expr = parse(text)
     except ParseError as err:
-        raise DerivcmpError(f"--at {name}=: {err}") from None
+        rendered = err.render()
+        raise DerivcmpError(rendered.replace("error: ", f"error: --at {name}=...: ", 1)) from None
     if variables(expr):
         raise DerivcmpError(f"--at: the value of {name!r} must be a number or a constant expression, "
                             f"not {text!r}")
@@ -133,10 +134,13 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
         raise DerivcmpError(f"no value for variable{'s' if len(missing) > 1 else ''} "
                             f"{', '.join(repr(m) for m in missing)}; give {'them' if len(missing) > 1 else 'it'} "
                             f"with --at {example}")
-    for n in wrt_t:
-        if n not in names:
-            warnings.append(f"warning: '{n}' does not occur in the expression, so its derivative is 0 "
-                            f"(a typo?)")
+    absent = [n for n in wrt_t if n not in names]
+    if absent:
+        shown = ", ".join(f"'{n}'" for n in absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+        one = len(absent) == 1
+        warnings.append(f"warning: {shown} {'does' if one else 'do'} not occur in the expression, so "
+                        f"{'its derivative is' if one else 'their derivatives are'} 0 (a typo?)")
+        for n in absent:
             point.setdefault(n, 0.0)
     unused = [n for n in point if n not in names and n not in wrt_t]
     if unused:

@@ -36,7 +36,10 @@ def compute_reference(problem: Problem, digits: int = DIGITS) -> Reference:
     try:
         with mpmath.workdps(digits + _GUARD):
             ref = _compute(problem, digits)
-    except (ValueError, TypeError, ZeroDivisionError, OverflowError, ArithmeticError) as err:
+    except (OverflowError, MemoryError):
+        ref = Reference(ERROR, message="reference failed: a value is too large even for "
+                        "arbitrary-precision arithmetic", digits=digits)
+    except (ValueError, TypeError, ZeroDivisionError, ArithmeticError) as err:
         ref = Reference(ERROR, message=f"reference failed: {type(err).__name__}: {err}", digits=digits)
     elapsed = time.perf_counter() - start
     return Reference(ref.status, ref.value, ref.exact, ref.message, ref.digits, elapsed, ref.details)
@@ -57,10 +60,17 @@ def _compute(problem: Problem, digits: int) -> Reference:
 
 def _compute_renamed(problem: Problem, digits: int) -> Reference:
     program = compile_program(problem.expr)
-    problem_at, kinks = _domain_pass(program, problem)
+    notes: list[str] = []
+    problem_at, kinks = _domain_pass(program, problem, notes)
     if problem_at:
         return Reference(UNDEFINED, message=problem_at, digits=digits)
+    if notes:
+        ref = _compute_checked(problem, digits, kinks)
+        return replace(ref, details={**ref.details, "note": notes[0]})
+    return _compute_checked(problem, digits, kinks)
 
+
+def _compute_checked(problem: Problem, digits: int, kinks: list[str]) -> Reference:
     # symbols _x0, _x1, ... so that code generated for mpmath holds no user text
     safe = sympy_bridge.safe_names(list(problem.point) + [w for w in problem.wrt if w not in problem.point])
     sym = sympy_bridge.to_sympy(problem.expr, rename=safe)
@@ -125,8 +135,14 @@ def _as_mpf(v):
     return mpmath.mpf(v)
 
 
-def _domain_pass(program: Program, problem: Problem) -> tuple[str | None, list[str]]:
-    """Evaluate the expression in mpmath; the first domain violation, and kinks hit."""
+def _domain_pass(program: Program, problem: Problem,
+                 notes: list[str] | None = None) -> tuple[str | None, list[str]]:
+    """Evaluate the expression in mpmath; the first domain violation, and kinks hit.
+
+    A value too large even for mpmath (exp of exp of ... of x) stops the pass:
+    the domain beyond it is left unchecked, said in ``notes``, and sympy's
+    derivative still decides (log(exp(u)) is u to sympy).
+    """
     vals: list[Any] = []
     active = program.active(problem.wrt)
     kinks: list[str] = []
@@ -150,6 +166,11 @@ def _domain_pass(program: Program, problem: Problem) -> tuple[str | None, list[s
                 v = s.prim.mp(*args)
             except (ValueError, ZeroDivisionError) as err:
                 return f"{err}: {describe(s.node)}", kinks
+            except (OverflowError, MemoryError):
+                if notes is not None:
+                    notes.append(f"domain not checked beyond {describe(s.node)}: its value is too "
+                                 "large even for arbitrary-precision arithmetic")
+                return None, kinks
             if isinstance(v, mpmath.mpc):
                 return f"not a real number: {describe(s.node)}", kinks
             vals.append(v)

@@ -41,7 +41,8 @@ def central_weights(order: int) -> tuple[tuple[int, float], ...]:
 class CentralDifference:
     name = "fd-central"
     description = "central finite differences, h = eps^(1/3)*max(1,|x|) (eps^(1/4) for 2nd order)"
-    convention = "central differences average the one-sided slopes"
+    convention = ("(f(x+h) - f(x-h))/2h straddles the point: the mean of the one-sided slopes at a "
+                  "kink, about jump/2h across a jump")
 
     def supports(self, problem: Problem) -> str | None:
         if problem.order > MAX_ORDER:
