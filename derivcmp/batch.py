@@ -33,7 +33,8 @@ from typing import Any, Callable, Mapping, Sequence
 from . import __version__, deadline
 from .compare import compare, errors, resolve_methods
 from .errors import DerivcmpError
-from .problem import ERROR, NOT_APPLICABLE, OK, Comparison, Graded, Outcome, Reference
+from .problem import (ERROR, NOT_APPLICABLE, NOT_DIFFERENTIABLE, OK, UNDEFINED, Comparison, Graded,
+                      Outcome, Reference)
 from .suite import Case
 
 BASELINE_SCHEMA = "derivcmp-baseline/1"
@@ -377,7 +378,7 @@ def summarize(run: BatchRun) -> dict[str, dict[str, Any]]:
     for name in run.methods:
         errs: list[tuple[float, str]] = []
         times: list[float] = []
-        ok = not_ok = not_applicable = wins = 0
+        ok = not_ok = not_applicable = no_derivative = wins = 0
         for r in run.results:
             m = r.method(name)
             if m is None:
@@ -386,6 +387,8 @@ def summarize(run: BatchRun) -> dict[str, dict[str, Any]]:
                 ok += 1
             elif m["status"] == NOT_APPLICABLE:
                 not_applicable += 1
+            elif m["status"] in (UNDEFINED, NOT_DIFFERENTIABLE):
+                no_derivative += 1      # nothing to grade: the derivative does not exist there
             else:
                 not_ok += 1
             if m["status"] == OK and m["rel_error"] is not None:
@@ -395,8 +398,8 @@ def summarize(run: BatchRun) -> dict[str, dict[str, Any]]:
             wins += name in most_accurate(r.document)
         worst = max(errs, default=None)
         out[name] = {
-            "cases": ok + not_ok + not_applicable, "ok": ok, "not_ok": not_ok,
-            "not_applicable": not_applicable,
+            "cases": ok + not_ok + not_applicable + no_derivative, "ok": ok, "not_ok": not_ok,
+            "not_applicable": not_applicable, "no_derivative": no_derivative,
             "median_rel_error": statistics.median(e for e, _ in errs) if errs else None,
             "worst_rel_error": worst[0] if worst else None,
             "worst_case": worst[1] if worst else None,

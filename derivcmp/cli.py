@@ -148,23 +148,44 @@ def _emit_batch(run, summary, fmt: str, output: str, report=None) -> None:
     from .report import batch as rb
     from .report.terminal import stdout_console
     if fmt == "table":
-        if output == "-":
-            rb.render(run, summary, stdout_console(sys.stdout), report)
-        else:
-            with open(output, "w", encoding="utf-8") as fh:
-                rb.render(run, summary, stdout_console(fh), report)
+        if output != "-":
+            try:
+                with open(output, "w", encoding="utf-8") as fh:
+                    rb.render(run, summary, stdout_console(fh), report)
+                return
+            except OSError as err:
+                _cannot_write(output, err, fallback=True)
+        rb.render(run, summary, stdout_console(sys.stdout), report)
         return
     text = (rb.to_json(run, summary, environment()) if fmt == "json" else
             rb.to_csv(run, report) if fmt == "csv" else rb.to_markdown(run, summary, report))
-    _write(output, text)
+    _write(output, text, fallback=True)
 
 
-def _write(path: str, text: str) -> None:
-    if path == "-":
-        click.echo(text, nl=False)
-        return
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+_WRITE_FAILED: list[str] = []
+
+
+def _cannot_write(path: str, err: OSError, fallback: bool) -> None:
+    _WRITE_FAILED.append(path)
+    why = err.strerror or str(err)
+    click.echo(f"error: cannot write {path}: {why}" + ("; the report follows on stdout" if fallback else ""),
+               err=True)
+
+
+def _write(path: str, text: str, fallback: bool = False) -> bool:
+    """Write ``text`` to ``path`` (``-``: stdout); an unwritable path is an input error,
+    and with ``fallback`` the text goes to stdout so the report is not lost."""
+    if path != "-":
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return True
+        except OSError as err:
+            _cannot_write(path, err, fallback)
+            if not fallback:
+                return False
+    click.echo(text, nl=False)
+    return True
 
 
 def _finish(loaded, run, failed: bool = False) -> None:
@@ -172,6 +193,9 @@ def _finish(loaded, run, failed: bool = False) -> None:
         click.echo(f"interrupted: {len(run.results)} of {run.total} cases finished; "
                    "the report covers only those", err=True)
         sys.exit(130)
+    if _WRITE_FAILED:
+        _WRITE_FAILED.clear()
+        sys.exit(2)
     if loaded.errors:
         n = len(loaded.errors)
         click.echo(f"error: {n} input error{'s' if n > 1 else ''} (above); the other cases ran", err=True)
@@ -226,8 +250,8 @@ def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
         if run.interrupted:
             click.echo(f"not saving {save_baseline}: the run was interrupted", err=True)
         else:
-            _write(save_baseline, b.baseline_json(b.baseline_document(run, report)))
-            click.echo(f"saved baseline {save_baseline} ({len(run.results)} cases)", err=True)
+            if _write(save_baseline, b.baseline_json(b.baseline_document(run, report))):
+                click.echo(f"saved baseline {save_baseline} ({len(run.results)} cases)", err=True)
     _finish(loaded, run, failed=not report.passed)
 
 

@@ -172,9 +172,9 @@ def render(run, summary, console: Console, report=None) -> None:
     if report is not None:
         table.add_column("check")
     for label, ref, cells, best, verdict in case_rows(run, report):
-        row: list[Any] = [label, Text(_SHORT_STATUS.get(ref, ref), style="" if ref == "ok" else "yellow")]
+        row: list[Any] = [Text(label), Text(_SHORT_STATUS.get(ref, ref), style="" if ref == "ok" else "yellow")]
         row += [Text(mark + text, style="" if passed else "bold red") for mark, text, passed in cells]
-        row.append(best)
+        row.append(Text(best))
         if verdict is not None:
             passed, text, marks = verdict
             row.append(Text(f"{text} {marks}".strip(), style="green" if passed else "bold red"))
@@ -199,14 +199,16 @@ def _most_accurate(r) -> list[str]:
     return most_accurate(r.document)
 
 
-SUMMARY_COLUMNS = ("method", "ok", "not ok", "n/a", "median rel error", "worst rel error", "worst case",
+SUMMARY_COLUMNS = ("method", "ok", "not ok", "no deriv.", "n/a", "median rel error", "worst rel error",
+                   "worst case",
                    "median eval", "most accurate")
 
 
 def summary_rows(summary: Mapping[str, Any], timing: bool) -> list[list[str]]:
     rows = []
     for name, s in summary.items():
-        rows.append([name, str(s["ok"]), str(s["not_ok"]), str(s["not_applicable"]),
+        rows.append([name, str(s["ok"]), str(s["not_ok"]), str(s["no_derivative"]),
+                     str(s["not_applicable"]),
                      fmt_error(s["median_rel_error"]), fmt_error(s["worst_rel_error"]),
                      s["worst_case"] or "-", fmt_time(s["median_eval_s"]) if timing else "-",
                      str(s["most_accurate"])])
@@ -217,9 +219,9 @@ def summary_table(summary, timing: bool) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title="per method",
                   title_justify="left")
     for i, col in enumerate(SUMMARY_COLUMNS):
-        table.add_column(col, justify="left" if i in (0, 6) else "right", overflow="fold")
+        table.add_column(col, justify="left" if i in (0, 7) else "right", overflow="fold")
     for row in summary_rows(summary, timing):
-        table.add_row(*row)
+        table.add_row(*[Text(c) for c in row])     # ids are user text, not rich markup
     return table
 
 
@@ -297,7 +299,7 @@ def to_markdown(run, summary, report=None) -> str:
             out += _md_table(["", "case", "method", "rel error", "tolerance", "why"], rows, {3, 4})
             out.append("")
     out += ["**Per method**", ""]
-    out += _md_table(list(SUMMARY_COLUMNS), summary_rows(summary, run.timing), {1, 2, 3, 4, 5, 7, 8})
+    out += _md_table(list(SUMMARY_COLUMNS), summary_rows(summary, run.timing), {1, 2, 3, 4, 5, 6, 8, 9})
     out.append("")
     methods = run.methods
     header = ["case", "reference"] + methods + ["most accurate"] + (["check"] if report else [])
