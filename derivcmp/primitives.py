@@ -183,8 +183,11 @@ def _pow_domain(a, b):
 
 
 def _pow_kink(a, b):
-    if a == 0 and b < 1:
-        return "infinite slope of x^y at x = 0 with y < 1"
+    # x^y with a variable or non-integer exponent is undefined for x < 0, so at
+    # x = 0 only a one-sided derivative can exist (as for sqrt(x)^3 at 0)
+    if a == 0:
+        return ("infinite slope of x^y at x = 0 with y < 1" if b < 1 else
+                "x^y at x = 0 is the edge of its domain (undefined for x < 0)")
     return None
 
 

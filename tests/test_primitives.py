@@ -399,6 +399,8 @@ KINKS = [
     ("asin", (1.0,)), ("asin", (-1.0,)), ("acos", (1.0,)), ("acosh", (1.0,)),
     ("max", (1.5, 1.5)), ("min", (-2.0, -2.0)), ("hypot", (0.0, 0.0)), ("atan2", (0.0, -1.0)),
     ("pow", (0.0, 0.5)),
+    # x^y at x = 0 with y >= 1: the edge of the domain (x < 0 undefined), one-sided only
+    ("pow", (0.0, 2.5)),
 ]
 
 
@@ -435,7 +437,7 @@ def test_kinks_have_a_reason_and_really_are_kinks(name, args):
 @pytest.mark.parametrize("name, args", [
     ("sqrt", (1e-300,)), ("cbrt", (-8.0,)), ("abs", (-1e-300,)), ("relu", (1e-300,)),
     ("asin", (0.999,)), ("max", (1.5, 1.5000000000000002)), ("hypot", (0.0, 1e-300)),
-    ("atan2", (1e-300, -1.0)), ("pow", (0.0, 1.0)), ("pow", (0.0, 2.5)),
+    ("atan2", (1e-300, -1.0)), ("pow", (1e-300, 2.5)), ("powi", (0.0, 3.0)),
 ])
 def test_no_kink_next_to_a_kink(name, args):
     assert BY_NAME[name].kink(*args) is None
