@@ -8,9 +8,17 @@
 
 __version__ = "0.1.0"
 
-from .compare import compare, compare_text, make_problem  # noqa: E402
-from .errors import DerivcmpError, ParseError  # noqa: E402
-from .expr import parse, to_text  # noqa: E402
+from .compare import compare, compare_text, make_problem
+from .errors import DerivcmpError, ParseError
+from .expr import parse, to_text
 
-__all__ = ["compare", "compare_text", "make_problem", "parse", "to_text", "DerivcmpError",
-           "ParseError", "__version__"]
+__all__ = [
+           "DerivcmpError",
+           "ParseError",
+           "__version__",
+           "compare",
+           "compare_text",
+           "make_problem",
+           "parse",
+           "to_text",
+]

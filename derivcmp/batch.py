@@ -24,17 +24,27 @@ import signal
 import statistics
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from . import __version__, deadline
 from .compare import compare, errors, resolve_methods
 from .errors import DerivcmpError
-from .problem import (ERROR, NOT_APPLICABLE, NOT_DIFFERENTIABLE, OK, UNDEFINED, Comparison, Graded,
-                      Outcome, Reference)
+from .problem import (
+    ERROR,
+    NOT_APPLICABLE,
+    NOT_DIFFERENTIABLE,
+    OK,
+    UNDEFINED,
+    Comparison,
+    Graded,
+    Outcome,
+    Reference,
+)
 from .suite import Case
 
 BASELINE_SCHEMA = "derivcmp-baseline/1"
@@ -153,10 +163,11 @@ def _expected_value(v: Any, point: Mapping[str, float]) -> Any:
         return [_expected_value(x, point) for x in v]
     if not isinstance(v, str):
         return float(v)
+    import mpmath
+
     from . import sympy_bridge
     from .expr import parse
     from .reference import DIGITS, _evaluate, exact_point
-    import mpmath
     with mpmath.workdps(DIGITS + 10):
         value, why = _evaluate(sympy_bridge.to_sympy(parse(v)), exact_point(point), DIGITS)
     if why:
@@ -649,6 +660,18 @@ def load_baseline(path: str) -> dict[str, Any]:
     return data
 
 
-__all__ = ["CaseResult", "BatchRun", "run_case", "run_cases", "summarize", "environment", "check",
-           "CheckReport", "Verdict", "baseline_document", "load_baseline", "most_accurate",
-           "default_jobs"]
+__all__ = [
+    "BatchRun",
+    "CaseResult",
+    "CheckReport",
+    "Verdict",
+    "baseline_document",
+    "check",
+    "default_jobs",
+    "environment",
+    "load_baseline",
+    "most_accurate",
+    "run_case",
+    "run_cases",
+    "summarize",
+]

@@ -83,8 +83,9 @@ def functions_cmd(fmt: str) -> None:
         click.echo(json.dumps([{"name": p.syntax, "arity": p.arity, "domain": p.domain_note,
                                 "doc": p.doc} for p in items], indent=2))
         return
-    from rich.table import Table
     from rich import box
+    from rich.table import Table
+
     from .report.terminal import stdout_console
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for col in ("function", "arity", "domain", "notes"):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Iterable, Mapping, Sequence
 
 import mpmath
 import numpy as np
@@ -20,8 +20,19 @@ import numpy as np
 from . import backends, deadline
 from .errors import DerivcmpError, ParseError
 from .expr import Expr, parse, variables
-from .problem import (ERROR, MAX_ORDER, NOT_DIFFERENTIABLE, OK, TIMEOUT, UNDEFINED, Comparison, Graded,
-                      Outcome, Problem, Reference)
+from .problem import (
+    ERROR,
+    MAX_ORDER,
+    NOT_DIFFERENTIABLE,
+    OK,
+    TIMEOUT,
+    UNDEFINED,
+    Comparison,
+    Graded,
+    Outcome,
+    Problem,
+    Reference,
+)
 from .program import compile_program
 from .reference import compute_reference
 
@@ -280,5 +291,14 @@ def _flatten(x):
         yield x
 
 
-__all__ = ["compare", "compare_text", "make_problem", "grade", "errors", "parse_at", "parse_wrt",
-           "resolve_methods", "TIMEOUT"]
+__all__ = [
+    "TIMEOUT",
+    "compare",
+    "compare_text",
+    "errors",
+    "grade",
+    "make_problem",
+    "parse_at",
+    "parse_wrt",
+    "resolve_methods",
+]

@@ -16,8 +16,9 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 #: address-space cap for a child, so a runaway expansion fails with MemoryError
 MEMORY_LIMIT_BYTES = 4 * 1024 ** 3

@@ -15,17 +15,18 @@ The reference never looks at a backend's answer.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 import mpmath
 import numpy as np
 import sympy
 
 from . import sympy_bridge
+from .primitives import CONSTANTS
 from .problem import ERROR, NOT_DIFFERENTIABLE, OK, UNDEFINED, Problem, Reference
 from .program import CONST, INPUT, Program, compile_program, describe
-from .primitives import CONSTANTS
 
 DIGITS = 50
 _GUARD = 15           # extra working digits for the mpmath domain pass

@@ -9,8 +9,8 @@ table's sympy counterpart).  Variables are real, so ``diff(Abs(x))`` is
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from fractions import Fraction
-from typing import Mapping
 
 import sympy
 

@@ -13,12 +13,13 @@ nothing of reporting.  Adding a method is adding a module and one line in
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from ..problem import ERROR, NOT_APPLICABLE, OK, Outcome, Problem, Timing
+from ..problem import ERROR, MAX_ORDER, NOT_APPLICABLE, OK, Outcome, Problem, Timing
 from ..timing import measure
 from ._fp import fp_events
 
@@ -109,6 +110,13 @@ def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
         with np.errstate(all="ignore"):
             t = measure(lambda: prepared.evaluate(point), setup_s)
     return Outcome(backend.name, status, value, message, t, dict(prepared.details))
+
+
+def order_limit(problem: Problem) -> str | None:
+    """The shared ``supports`` answer of the numeric backends."""
+    if problem.order > MAX_ORDER:
+        return f"orders above {MAX_ORDER} are not supported"
+    return None
 
 
 def _explain(prepared: Prepared, point) -> str | None:

@@ -26,20 +26,8 @@ def fp_events(evaluate, point, underflow: bool = False) -> list[str]:
 
 
 def explain_fp(evaluate, point) -> str | None:
-    seen: list[str] = []
-
-    def record(kind, flag):
-        if kind not in seen:
-            seen.append(kind)
-    old = np.seterrcall(record)
-    try:
-        with np.errstate(all="call"):
-            try:
-                evaluate(point)
-            except (ArithmeticError, ValueError):
-                pass
-    finally:
-        np.seterrcall(old)
+    """``floating-point overflow, invalid value during evaluation``, or None."""
+    seen = fp_events(evaluate, point, underflow=True)
     if not seen:
         return None
     return "floating-point " + ", ".join(seen) + " during evaluation"

@@ -10,15 +10,14 @@ and the number of function evaluations are reported in ``details``.
 
 from __future__ import annotations
 
-import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy
 
-from ..problem import MAX_ORDER, Problem
+from ..problem import Problem
 from ..program import compile_program, diagnose
-from . import Prepared
+from . import Prepared, order_limit
 
 EPS = float(np.finfo(float).eps)
 
@@ -29,7 +28,7 @@ def step(x: float, order: int) -> float:
     return (x + h) - x     # exactly representable distance
 
 
-@lru_cache(maxsize=None)
+@cache
 def central_weights(order: int) -> tuple[tuple[int, float], ...]:
     """(offset, weight) pairs of the narrowest central stencil for ``order``."""
     p = (order + 1) // 2
@@ -45,9 +44,7 @@ class CentralDifference:
                   "kink, about jump/2h across a jump")
 
     def supports(self, problem: Problem) -> str | None:
-        if problem.order > MAX_ORDER:
-            return f"orders above {MAX_ORDER} are not supported"
-        return None
+        return order_limit(problem)
 
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)

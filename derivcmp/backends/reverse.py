@@ -14,20 +14,21 @@ party AD library is involved.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..primitives import BY_NAME, FLOAT_OPS
-from ..problem import MAX_ORDER, Problem
+from ..problem import Problem
 from ..program import CONST, INPUT, OP, Program, compile_program, describe, diagnose
-from . import Prepared
+from . import Prepared, order_limit
 
 
 class Tape:
     """Values and the primitive applications that produced them."""
 
-    __slots__ = ("vals", "prims", "args", "active", "origin")
+    __slots__ = ("active", "args", "origin", "prims", "vals")
 
     def __init__(self) -> None:
         self.vals: list[Any] = []
@@ -39,7 +40,7 @@ class Tape:
     def __len__(self) -> int:
         return len(self.vals)
 
-    def leaf(self, value: Any, active: bool, origin: Any = None) -> "TVal":
+    def leaf(self, value: Any, active: bool, origin: Any = None) -> TVal:
         self.vals.append(value)
         self.prims.append(None)
         self.args.append(())
@@ -47,7 +48,7 @@ class Tape:
         self.origin.append(origin)
         return TVal(self, len(self.vals) - 1)
 
-    def apply(self, name: str, args: Sequence[Any], origin: Any = None) -> "TVal":
+    def apply(self, name: str, args: Sequence[Any], origin: Any = None) -> TVal:
         prim = BY_NAME[name]
         idx = tuple(self._node(a) for a in args)
         self.vals.append(prim.np(*[self.vals[i] for i in idx]))
@@ -81,7 +82,7 @@ class Tape:
                         first_bad.append(i)
         return adj
 
-    def backward_taped(self, out: "TVal") -> list["TVal | None"]:
+    def backward_taped(self, out: TVal) -> list[TVal | None]:
         """Adjoints recorded on this tape, so they can be differentiated again."""
         n = out.i + 1
         ops = TapeOps(self)
@@ -105,7 +106,7 @@ class Tape:
 class TVal:
     """A value on a tape; arithmetic records new tape entries."""
 
-    __slots__ = ("tape", "i")
+    __slots__ = ("i", "tape")
 
     def __init__(self, tape: Tape, i: int):
         self.tape = tape
@@ -190,9 +191,7 @@ class ReverseMode:
     convention = "AD picks a subgradient: abs'(0) = relu'(0) = 0, max' at a tie = 1/2"
 
     def supports(self, problem: Problem) -> str | None:
-        if problem.order > MAX_ORDER:
-            return f"orders above {MAX_ORDER} are not supported"
-        return None
+        return order_limit(problem)
 
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)

@@ -11,8 +11,9 @@ import csv
 import io
 import json
 import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -325,5 +326,13 @@ def to_markdown(run, summary, report=None) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-__all__ = ["batch_document", "to_json", "render", "to_csv", "to_markdown", "method_cell", "summary_table",
-           "progress"]
+__all__ = [
+    "batch_document",
+    "method_cell",
+    "progress",
+    "render",
+    "summary_table",
+    "to_csv",
+    "to_json",
+    "to_markdown",
+]

@@ -9,7 +9,7 @@ checks its reference status or an ``expected`` value gets one more testcase,
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Iterable
+from collections.abc import Iterable
 
 from . import fmt_error
 
