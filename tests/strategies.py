@@ -466,22 +466,6 @@ FD_NOMINAL = {1: 1e-5, 2: 1e-3, 3: 1e-1, 4: 1e-1}
 FD_ROUNDING_SAFETY = 16.0
 
 
-def symbolic_formula_limit(program, values) -> str | None:
-    """Where the table's sympy form of a primitive cannot be accurate in
-    float64 (the same conditions as test_property, which documents them)."""
-    from derivcmp.program import OP
-
-    for slot in program.slots:
-        if slot.kind != OP:
-            continue
-        args = [abs(float(values[a])) for a in slot.args]
-        if slot.prim.name == "hypot" and any(0 < a < 1e-150 or a > 1e150 for a in args):
-            return "hypot as sqrt(a^2 + b^2) under/overflows in float64"
-        if slot.prim.name in ("expm1", "log1p") and args[0] < 1e-6:
-            return f"{slot.prim.name} as exp/log loses accuracy near 0 (known defect, xfail in test_backends)"
-    return None
-
-
 def judge(comparison) -> list[tuple[str, str, str, bool]]:
     """Every noteworthy finding about one ``Comparison``, as
     ``(method, category, explanation, is_bug)``.
@@ -564,11 +548,8 @@ def judge(comparison) -> list[tuple[str, str, str, bool]]:
         if err <= tol:
             continue
         why = f"error {err:.3g} > tolerance {tol:.3g} (|ref| {ref_size:.3g}, error scale {scale:.3g})"
-        limit = symbolic_formula_limit(program, values) if g.name == "symbolic" else None
         if kinks:
             out.append((g.name, "limit: chain rule at a kink", f"{kinks[0]}; {why}", False))
-        elif limit:
-            out.append((g.name, "limit: sympy form of a primitive", f"{limit}; {why}", False))
         elif scale >= BIG:
             out.append((g.name, "limit: float64 overflow", f"error scale overflows; {why}", False))
         else:
