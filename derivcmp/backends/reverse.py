@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..expr import Var
 from ..primitives import BY_NAME, FLOAT_OPS
 from ..problem import Problem
 from ..program import CONST, INPUT, OP, Program, compile_program, describe, diagnose
@@ -185,6 +186,57 @@ def record(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> tu
     return tape, nodes
 
 
+class _Plan:
+    """A tape recorded once, with the taped backward sweeps in it, to replay.
+
+    Which entries the tape holds does not depend on the point: rules branch
+    only on constants (an integer exponent, a literal 1.0), so setup records
+    the forward sweep and the taped backward sweep(s) once, and each
+    evaluation recomputes the values of that straight-line program and runs
+    plain float backward sweeps over it.
+    """
+
+    def __init__(self, tape: Tape, output: int, leaves: list[int | None], targets: list[int | None]):
+        self.tape = tape
+        self.output = output
+        self.leaves = leaves
+        self.targets = targets      # per row: the node whose float gradient is the answer
+        self.inputs = [o.name if isinstance(o, Var) and tape.prims[i] is None else None
+                       for i, o in enumerate(tape.origin)]
+
+    def replay(self, point: Mapping[str, Any]) -> Tape:
+        tape = self.tape
+        vals, prims, args, names = tape.vals, tape.prims, tape.args, self.inputs
+        for i in range(len(vals)):
+            prim = prims[i]
+            if prim is not None:
+                vals[i] = prim.np(*[vals[j] for j in args[i]])
+            elif names[i] is not None:
+                vals[i] = np.float64(point[names[i]])
+        return tape
+
+
+def _higher_order_plan(program: Program, problem: Problem) -> _Plan:
+    wrt, order = problem.wrt, problem.order
+    inputs = program.input_slots()
+    with np.errstate(all="ignore"):
+        tape, nodes = record(program, problem.point, wrt)
+        leaves = [nodes[inputs[n]].i if n in inputs else None for n in wrt]
+        out = nodes[program.output]
+        if len(wrt) == 1:
+            node: TVal | None = out if leaves[0] is not None else None
+            for _ in range(order - 1):
+                if node is None:
+                    break
+                node = tape.backward_taped(node)[leaves[0]]
+            targets = [None if node is None else node.i]
+        else:
+            grads = tape.backward_taped(out)
+            targets = [grads[leaf].i if leaf is not None and leaf < len(grads) and grads[leaf] is not None
+                       else None for leaf in leaves]
+    return _Plan(tape, out.i, leaves, targets)
+
+
 class ReverseMode:
     name = "ad-reverse"
     description = "tape-based reverse-mode AD (reverse-over-reverse for 2nd order)"
@@ -245,13 +297,15 @@ class ReverseMode:
             g = [adj[j] if j is not None else 0.0 for j in leaf_slots]
             return g[0] if len(wrt) == 1 else np.array(g, dtype=float)
 
+        plan = _higher_order_plan(program, problem) if order > 1 else None
+        if plan is not None:
+            details["tape_length"] = len(plan.tape)
+
         def evaluate(point):
             if order == 1:
                 return first_order(point)
-            tape, nodes = record(program, point, wrt)
-            leaves = [nodes[inputs[n]].i if n in inputs else None for n in wrt]
-            out = nodes[program.output]
-            f = tape.vals[out.i]
+            tape = plan.replay(point)
+            f = tape.vals[plan.output]
             if not np.all(np.isfinite(f)):
                 # the function itself is undefined (nan) or overflows (inf) here, so
                 # it has no derivative; the chain rule may still produce a finite
@@ -260,24 +314,12 @@ class ReverseMode:
                 # slot and column.
                 return np.full(problem.shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
             if len(wrt) == 1:
-                leaf = leaves[0]
-                if leaf is None:
-                    return 0.0
-                for _ in range(order - 1):
-                    d = tape.backward_taped(out)[leaf]
-                    if d is None:
-                        return 0.0
-                    out = d
-                value = gradient_of(tape, out.i, leaves)[0]
-                details["tape_length"] = len(tape)
-                return value
-            grads = tape.backward_taped(out)
+                target = plan.targets[0]
+                return 0.0 if target is None else gradient_of(tape, target, plan.leaves)[0]
             hess = np.zeros((len(wrt), len(wrt)))
-            for r, leaf in enumerate(leaves):
-                g = grads[leaf] if leaf is not None and leaf < len(grads) else None
-                if g is not None:
-                    hess[r] = gradient_of(tape, g.i, leaves)
-            details["tape_length"] = len(tape)
+            for r, target in enumerate(plan.targets):
+                if target is not None:
+                    hess[r] = gradient_of(tape, target, plan.leaves)
             return hess
 
         def explain(point):
