@@ -45,6 +45,7 @@ from .problem import (
     Outcome,
     Reference,
 )
+from .report import most_accurate
 from .suite import Case
 
 BASELINE_SCHEMA = "derivcmp-baseline/1"
@@ -123,7 +124,6 @@ def _result(case: Case, raw: Mapping[str, Any], methods, timing: bool) -> CaseRe
 
 def failed_document(case: Case, methods, message: str, timing: bool) -> dict[str, Any]:
     """A derivcmp/1 document for a case that crashed: every status is ``error``."""
-    from .compare import resolve_methods
     from .report import document
     problem, _ = case.problem()
     names = resolve_methods(list(methods or case.methods or []) or None)
@@ -163,16 +163,12 @@ def _expected_value(v: Any, point: Mapping[str, float]) -> Any:
         return [_expected_value(x, point) for x in v]
     if not isinstance(v, str):
         return float(v)
-    import mpmath
-
-    from . import sympy_bridge
     from .expr import parse
-    from .reference import DIGITS, _evaluate, exact_point
-    with mpmath.workdps(DIGITS + 10):
-        value, why = _evaluate(sympy_bridge.to_sympy(parse(v)), exact_point(point), DIGITS)
-    if why:
-        raise ValueError(f"{v!r} cannot be evaluated here: {why}")
-    return float(value)
+    from .reference import value_at
+    try:
+        return float(value_at(parse(v), point))
+    except ValueError as err:
+        raise ValueError(f"{v!r} cannot be evaluated here: {err}") from None
 
 
 def _short(v: Any) -> str:
@@ -373,24 +369,15 @@ def _isolated(ctx, worker, case, methods, timing, timeout) -> Mapping[str, Any]:
 
 # --- summaries -----------------------------------------------------------------
 
-def most_accurate(doc: Mapping[str, Any]) -> list[str]:
-    """The method(s) with the smallest relative error in one case (ties all count)."""
-    graded = [(m["rel_error"], m["name"]) for m in doc["methods"]
-              if m["status"] == OK and m["rel_error"] is not None]
-    if len(graded) < 2:
-        return []
-    best = min(e for e, _ in graded)
-    return [name for e, name in graded if e == best]
-
-
 def summarize(run: BatchRun) -> dict[str, dict[str, Any]]:
     """Per method: cases ok / not ok, median and worst error, median time, wins."""
     out: dict[str, dict[str, Any]] = {}
+    winners = [most_accurate(r.document) for r in run.results]
     for name in run.methods:
         errs: list[tuple[float, str]] = []
         times: list[float] = []
         ok = not_ok = not_applicable = no_derivative = wins = 0
-        for r in run.results:
+        for r, best in zip(run.results, winners):
             m = r.method(name)
             if m is None:
                 continue
@@ -406,7 +393,7 @@ def summarize(run: BatchRun) -> dict[str, dict[str, Any]]:
                 errs.append((m["rel_error"], r.case.id))
             if m["time"] and m["time"].get("eval_s") is not None:
                 times.append(m["time"]["eval_s"])
-            wins += name in most_accurate(r.document)
+            wins += name in best
         worst = max(errs, default=None)
         out[name] = {
             "cases": ok + not_ok + not_applicable + no_derivative, "ok": ok, "not_ok": not_ok,

@@ -24,6 +24,7 @@ import numpy as np
 import sympy
 
 from . import sympy_bridge
+from .expr import Expr
 from .primitives import CONSTANTS
 from .problem import ERROR, NOT_DIFFERENTIABLE, OK, UNDEFINED, Problem, Reference
 from .program import CONST, INPUT, Program, compile_program, describe
@@ -51,29 +52,33 @@ def exact_point(point, safe: Mapping[str, str] | None = None) -> dict[sympy.Symb
     return {sympy_bridge.symbol(safe[k] if safe else k): sympy.Rational(float(v)) for k, v in point.items()}
 
 
+def value_at(expr: Expr, point: Mapping[str, float], digits: int = DIGITS):
+    """An expression's own value at the exact binary point, to ``digits`` digits
+    (an mpf); ``ValueError`` saying why where it has none.  For hand-written
+    ``expected`` derivatives, evaluated exactly like the reference."""
+    with mpmath.workdps(digits + _GUARD):
+        value, why = _evaluate(sympy_bridge.to_sympy(expr), exact_point(point), digits)
+    if why:
+        raise ValueError(why)
+    return value
+
+
 def _compute(problem: Problem, digits: int) -> Reference:
-    ref = _compute_renamed(problem, digits)
+    notes: list[str] = []
+    problem_at, kinks = _domain_pass(compile_program(problem.expr), problem, notes)
+    if problem_at:
+        return Reference(UNDEFINED, message=problem_at, digits=digits)
+    # symbols _x0, _x1, ... so that code generated for mpmath holds no user text
+    safe = sympy_bridge.safe_names(list(problem.point) + [w for w in problem.wrt if w not in problem.point])
+    ref = _differentiate(problem, digits, kinks, safe)
     if ref.message:
-        safe = sympy_bridge.safe_names(list(problem.point) + [w for w in problem.wrt if w not in problem.point])
         ref = replace(ref, message=sympy_bridge.restore_names(ref.message, safe))
+    if notes:
+        ref = replace(ref, details={**ref.details, "note": notes[0]})
     return ref
 
 
-def _compute_renamed(problem: Problem, digits: int) -> Reference:
-    program = compile_program(problem.expr)
-    notes: list[str] = []
-    problem_at, kinks = _domain_pass(program, problem, notes)
-    if problem_at:
-        return Reference(UNDEFINED, message=problem_at, digits=digits)
-    if notes:
-        ref = _compute_checked(problem, digits, kinks)
-        return replace(ref, details={**ref.details, "note": notes[0]})
-    return _compute_checked(problem, digits, kinks)
-
-
-def _compute_checked(problem: Problem, digits: int, kinks: list[str]) -> Reference:
-    # symbols _x0, _x1, ... so that code generated for mpmath holds no user text
-    safe = sympy_bridge.safe_names(list(problem.point) + [w for w in problem.wrt if w not in problem.point])
+def _differentiate(problem: Problem, digits: int, kinks: list[str], safe: Mapping[str, str]) -> Reference:
     sym = sympy_bridge.to_sympy(problem.expr, rename=safe)
     wrt = tuple(safe[w] for w in problem.wrt)
     deriv = sympy_bridge.derivative(sym, wrt, problem.order)

@@ -22,7 +22,7 @@ import numpy as np
 from ..expr import Var
 from ..primitives import BY_NAME, FLOAT_OPS
 from ..problem import Problem
-from ..program import CONST, INPUT, OP, Program, compile_program, describe, diagnose
+from ..program import CONST, INPUT, Program, compile_program, describe, diagnose
 from . import Prepared, order_limit
 
 
@@ -67,21 +67,27 @@ class Tape:
     def backward(self, out: int, first_bad: list | None = None) -> list[Any]:
         """Plain float adjoints of every node with respect to node ``out``."""
         vals, prims, args, active = self.vals, self.prims, self.args, self.active
+        track = first_bad is not None
         adj: list[Any] = [0.0] * (out + 1)
         adj[out] = 1.0
         for i in range(out, -1, -1):
             a = adj[i]
             prim = prims[i]
-            if prim is None or not active[i] or (np.ndim(a) == 0 and a == 0.0):
+            if prim is None or not active[i] or (not a.any() if isinstance(a, np.ndarray) else a == 0.0):
                 continue
             idx = args[i]
             parts = prim.partials(FLOAT_OPS, *[vals[j] for j in idx], vals[i])
             for j, p in zip(idx, parts):
                 if p is not None and active[j]:
                     adj[j] = adj[j] + a * p
-                    if first_bad is not None and not first_bad and not np.all(np.isfinite(p)):
+                    if track and not first_bad and not np.all(np.isfinite(p)):
                         first_bad.append(i)
         return adj
+
+    def gradient(self, out: int, leaves: Sequence[int | None]) -> list[Any]:
+        """d(node ``out``)/d(each leaf), 0 for a leaf that is None (not in the expression)."""
+        adj = self.backward(out)
+        return [adj[i] if i is not None and i < len(adj) else 0.0 for i in leaves]
 
     def backward_taped(self, out: TVal) -> list[TVal | None]:
         """Adjoints recorded on this tape, so they can be differentiated again."""
@@ -187,7 +193,8 @@ def record(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> tu
 
 
 class _Plan:
-    """A tape recorded once, with the taped backward sweeps in it, to replay.
+    """A tape recorded once (with, for higher orders, the taped backward sweeps
+    in it) to replay at any point.
 
     Which entries the tape holds does not depend on the point: rules branch
     only on constants (an integer exponent, a literal 1.0), so setup records
@@ -201,29 +208,33 @@ class _Plan:
         self.output = output
         self.leaves = leaves
         self.targets = targets      # per row: the node whose float gradient is the answer
-        self.inputs = [o.name if isinstance(o, Var) and tape.prims[i] is None else None
-                       for i, o in enumerate(tape.origin)]
+        # what replay recomputes: every primitive application and every input
+        # leaf (constants keep their recorded values)
+        self._steps = [(i, p.np if p is not None else None, o.name if p is None else None)
+                       for i, (p, o) in enumerate(zip(tape.prims, tape.origin))
+                       if p is not None or isinstance(o, Var)]
 
     def replay(self, point: Mapping[str, Any]) -> Tape:
         tape = self.tape
-        vals, prims, args, names = tape.vals, tape.prims, tape.args, self.inputs
-        for i in range(len(vals)):
-            prim = prims[i]
-            if prim is not None:
-                vals[i] = prim.np(*[vals[j] for j in args[i]])
-            elif names[i] is not None:
-                vals[i] = np.float64(point[names[i]])
+        vals, args = tape.vals, tape.args
+        for i, fn, name in self._steps:
+            vals[i] = fn(*[vals[j] for j in args[i]]) if fn is not None else np.float64(point[name])
         return tape
 
 
-def _higher_order_plan(program: Program, problem: Problem) -> _Plan:
+def _plan(program: Program, problem: Problem) -> _Plan:
+    """Record at the problem's point; the targets are the nodes whose gradient is
+    the answer: the output itself for order 1, the (order-1)-th derivative for one
+    variable, each gradient entry (a Hessian row) for several."""
     wrt, order = problem.wrt, problem.order
     inputs = program.input_slots()
     with np.errstate(all="ignore"):
         tape, nodes = record(program, problem.point, wrt)
         leaves = [nodes[inputs[n]].i if n in inputs else None for n in wrt]
         out = nodes[program.output]
-        if len(wrt) == 1:
+        if order == 1:
+            targets = [out.i]
+        elif len(wrt) == 1:
             node: TVal | None = out if leaves[0] is not None else None
             for _ in range(order - 1):
                 if node is None:
@@ -247,80 +258,25 @@ class ReverseMode:
 
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)
-        inputs = program.input_slots()
-        wrt = problem.wrt
-        order = problem.order
-        details: dict[str, Any] = {"program_length": len(program)}
-
-        def gradient_of(tape: Tape, out: int, leaves: list[int | None]) -> list[Any]:
-            adj = tape.backward(out)
-            return [adj[i] if i is not None and i < len(adj) else 0.0 for i in leaves]
-
-        # the first-order sweep, straight over the program's slots: the same tape
-        # (slot values) and the same rules, without TVal objects
-        n_slots = len(program.slots)
-        kinds = [s.kind for s in program.slots]
-        fns = [s.prim.np if s.prim else None for s in program.slots]
-        rules = [s.prim.partials if s.prim else None for s in program.slots]
-        slot_args = [s.args for s in program.slots]
-        names_at = [s.name for s in program.slots]
-        consts = [np.float64(s.value) if s.kind == CONST else None for s in program.slots]
-        act = program.active(wrt)
-        out_slot = program.output
-        leaf_slots = [inputs.get(n) for n in wrt]
-        details["tape_length"] = n_slots
-
-        def first_order(point):
-            vals: list[Any] = [None] * n_slots
-            for i in range(n_slots):
-                k = kinds[i]
-                if k == OP:
-                    vals[i] = fns[i](*[vals[j] for j in slot_args[i]])
-                elif k == INPUT:
-                    vals[i] = np.float64(point[names_at[i]])
-                else:
-                    vals[i] = consts[i]
-            f = vals[out_slot]
-            if not np.isfinite(f):
-                return np.full(problem.shape, np.nan if np.isnan(f) else np.inf)[()]
-            adj: list[Any] = [0.0] * n_slots
-            adj[out_slot] = 1.0
-            for i in range(out_slot, -1, -1):
-                a = adj[i]
-                if kinds[i] != OP or not act[i] or a == 0.0:
-                    continue
-                idx = slot_args[i]
-                parts = rules[i](FLOAT_OPS, *[vals[j] for j in idx], vals[i])
-                for j, p in zip(idx, parts):
-                    if p is not None and act[j]:
-                        adj[j] = adj[j] + a * p
-            g = [adj[j] if j is not None else 0.0 for j in leaf_slots]
-            return g[0] if len(wrt) == 1 else np.array(g, dtype=float)
-
-        plan = _higher_order_plan(program, problem) if order > 1 else None
-        if plan is not None:
-            details["tape_length"] = len(plan.tape)
+        plan = _plan(program, problem)
+        wrt, order, shape = problem.wrt, problem.order, problem.shape
+        details: dict[str, Any] = {"program_length": len(program), "tape_length": len(plan.tape)}
 
         def evaluate(point):
-            if order == 1:
-                return first_order(point)
             tape = plan.replay(point)
             f = tape.vals[plan.output]
-            if not np.all(np.isfinite(f)):
+            finite = np.isfinite(f)     # (np.all on a scalar costs more than a sweep step)
+            if not (finite if isinstance(finite, np.bool_) else finite.all()):
                 # the function itself is undefined (nan) or overflows (inf) here, so
                 # it has no derivative; the chain rule may still produce a finite
                 # number (d log(x) = 1/x at x = -1), which must not be reported as
                 # one.  A non-finite value lets the harness ask ``explain`` for the
                 # slot and column.
-                return np.full(problem.shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
+                return np.full(shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
+            rows = [[0.0] * len(wrt) if t is None else tape.gradient(t, plan.leaves) for t in plan.targets]
             if len(wrt) == 1:
-                target = plan.targets[0]
-                return 0.0 if target is None else gradient_of(tape, target, plan.leaves)[0]
-            hess = np.zeros((len(wrt), len(wrt)))
-            for r, target in enumerate(plan.targets):
-                if target is not None:
-                    hess[r] = gradient_of(tape, target, plan.leaves)
-            return hess
+                return rows[0][0]
+            return np.array(rows[0] if order == 1 else rows, dtype=float)
 
         def explain(point):
             with np.errstate(all="ignore"):
@@ -328,10 +284,10 @@ class ReverseMode:
             why = diagnose(program, values)
             if why:
                 return why
-            tape, nodes = record(program, point, wrt)
             bad: list[int] = []
             with np.errstate(all="ignore"):
-                tape.backward(nodes[program.output].i, bad)
+                tape = plan.replay(point)
+                tape.backward(plan.output, bad)
             if bad and tape.origin[bad[0]] is not None:
                 return f"non-finite partial derivative of {describe(tape.origin[bad[0]])}"
             return None

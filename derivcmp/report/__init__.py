@@ -7,7 +7,9 @@ reporters share.  Number formatting lives here so every format agrees.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -141,6 +143,32 @@ def rows(c: Comparison, timing: bool = True) -> list[dict[str, str]]:
             "message": message(g) or "",
         })
     return out
+
+
+def most_accurate(doc: Mapping[str, Any]) -> list[str]:
+    """The method(s) of a ``derivcmp/1`` document with the smallest relative
+    error (ties all count); none when fewer than two methods were graded."""
+    graded = [(m["rel_error"], m["name"]) for m in doc["methods"]
+              if m["status"] == "ok" and m["rel_error"] is not None]
+    if len(graded) < 2:
+        return []
+    best = min(e for e, _ in graded)
+    return [name for e, name in graded if e == best]
+
+
+def csv_number(x: Any) -> str:
+    """A CSV cell: the float's repr, or empty for None."""
+    return "" if x is None else repr(float(x))
+
+
+def csv_json(x: Any) -> str:
+    """A CSV cell for a value that may be a list (gradient, Hessian): JSON for
+    lists, the number or string itself otherwise, empty for None."""
+    if isinstance(x, list):
+        return json.dumps(x)
+    if x is None:
+        return ""
+    return x if isinstance(x, str) else csv_number(x)
 
 
 def message(g: Graded) -> str | None:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import finite_or_none, fmt_error, fmt_time
+from . import csv_json, csv_number, finite_or_none, fmt_error, fmt_time, most_accurate
 
 SCHEMA = "derivcmp-batch/1"
 
@@ -103,7 +103,7 @@ def case_rows(run, report=None):
             m = r.method(name)
             cells.append(("", "", True) if m is None else _cell_with_mark(report, r, m))
         verdict = _case_check(report, r) if report is not None else None
-        yield (case_label(r, with_file), r.reference_status, cells, ", ".join(_most_accurate(r)) or "-",
+        yield (case_label(r, with_file), r.reference_status, cells, ", ".join(most_accurate(r.document)) or "-",
                verdict)
 
 
@@ -195,11 +195,6 @@ def render(run, summary, console: Console, report=None) -> None:
         console.print(Text(line, style=style), soft_wrap=True)
 
 
-def _most_accurate(r) -> list[str]:
-    from ..batch import most_accurate
-    return most_accurate(r.document)
-
-
 SUMMARY_COLUMNS = ("method", "ok", "not ok", "no deriv.", "n/a", "median rel error", "worst rel error",
                    "worst case",
                    "median eval", "most accurate")
@@ -246,12 +241,10 @@ def to_csv(run, report=None) -> str:
             value = finite_or_none(m["value"])
             row = {"file": r.case.file, "id": r.case.id, "expression": d["expression"],
                    "wrt": ",".join(d["wrt"]), "order": d["order"], "reference_status": ref["status"],
-                   "reference": json.dumps(ref["exact"]) if isinstance(ref["exact"], list)
-                   else (ref["exact"] or ""),
-                   "method": m["name"], "status": m["status"],
-                   "value": json.dumps(value) if isinstance(value, list) else _g(value),
-                   "abs_error": _g(m["abs_error"]), "rel_error": _g(m["rel_error"]),
-                   "eval_s": _g(t.get("eval_s")), "setup_s": _g(t.get("setup_s")),
+                   "reference": csv_json(ref["exact"]),
+                   "method": m["name"], "status": m["status"], "value": csv_json(value),
+                   "abs_error": csv_number(m["abs_error"]), "rel_error": csv_number(m["rel_error"]),
+                   "eval_s": csv_number(t.get("eval_s")), "setup_s": csv_number(t.get("setup_s")),
                    "message": m["message"] or ""}
             if report is not None:
                 v = verdicts.get((r.case.file, r.case.id, m["name"]))
@@ -261,8 +254,6 @@ def to_csv(run, report=None) -> str:
     return buf.getvalue()
 
 
-def _g(x) -> str:
-    return "" if x is None else repr(float(x))
 
 
 # --- Markdown (GitHub-flavoured: CI step summaries, pull-request comments) ---------

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..problem import Comparison
-from . import fmt_exact, heading, rows
+from . import document, fmt_exact, heading, most_accurate, rows
 
 _STATUS_STYLE = {"ok": "green", "undefined": "yellow", "not-differentiable": "yellow",
                  "not-applicable": "dim", "timeout": "red", "error": "red"}
@@ -62,12 +62,11 @@ def render(c: Comparison, console: Console, timing: bool = True) -> None:
 
 
 def _summary(c: Comparison, timing: bool) -> str:
-    graded = [g for g in c.results if g.rel_error is not None]
     parts = []
-    if len(graded) > 1:
-        least = min(g.rel_error for g in graded)
-        best = [g.name for g in graded if g.rel_error == least]
-        parts.append("equally accurate: all methods" if len(best) == len(graded) else
+    best = most_accurate(document(c, timing=False))
+    if best:
+        graded = sum(g.rel_error is not None for g in c.results)
+        parts.append("equally accurate: all methods" if len(best) == graded else
                      f"most accurate: {', '.join(best)}")
     timed = [g for g in c.results if g.outcome.status == "ok" and g.outcome.timing
              and g.outcome.timing.eval_s]

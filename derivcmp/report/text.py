@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from ..problem import Comparison
-from . import correct_digits, finite_or_none, fmt_exact, heading, message, rows
+from . import correct_digits, csv_json, csv_number, finite_or_none, fmt_exact, heading, message, rows
 
 CSV_FIELDS = ["method", "status", "value", "abs_error", "rel_error", "correct_digits",
               "setup_s", "eval_s", "eval_spread_s", "reference", "message"]
@@ -17,7 +16,7 @@ def to_csv(c: Comparison, timing: bool = True) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
-    ref = json.dumps(c.reference.exact) if isinstance(c.reference.exact, list) else (c.reference.exact or "")
+    ref = csv_json(c.reference.exact)
     for g in c.results:
         o = g.outcome
         t = o.timing if timing else None
@@ -25,18 +24,14 @@ def to_csv(c: Comparison, timing: bool = True) -> str:
         digits = correct_digits(g.rel_error)
         w.writerow({
             "method": o.method, "status": o.status,
-            "value": json.dumps(value) if isinstance(value, list) else ("" if value is None else repr(value)),
-            "abs_error": _g(g.abs_error), "rel_error": _g(g.rel_error),
+            "value": csv_json(value),
+            "abs_error": csv_number(g.abs_error), "rel_error": csv_number(g.rel_error),
             "correct_digits": "" if digits is None else f"{digits:.2f}",
-            "setup_s": _g(t.setup_s if t else None), "eval_s": _g(t.eval_s if t else None),
-            "eval_spread_s": _g(t.eval_spread_s if t else None),
+            "setup_s": csv_number(t.setup_s if t else None), "eval_s": csv_number(t.eval_s if t else None),
+            "eval_spread_s": csv_number(t.eval_spread_s if t else None),
             "reference": ref, "message": message(g) or "",
         })
     return buf.getvalue()
-
-
-def _g(x) -> str:
-    return "" if x is None else repr(float(x))
 
 
 def _md(s: str) -> str:
