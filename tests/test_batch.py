@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import mpmath
 import pytest
+from hang import no_hang
 
 from derivcmp import batch
 from derivcmp.batch import BatchRun, CaseResult, check, run_case, run_cases, summarize
@@ -159,10 +160,9 @@ def test_ctrl_c_in_process_keeps_the_finished_cases(cases):
 def test_ctrl_c_with_a_pool_stops_promptly(cases):
     def stop(i, r):
         raise KeyboardInterrupt
-    start = time.perf_counter()
-    run = run_cases(cases * 10, timing=True, jobs=2, on_result=stop)
+    with no_hang(120):        # promptly: after the first result, not all 40 cases
+        run = run_cases(cases * 10, timing=True, jobs=2, on_result=stop)
     assert run.interrupted and 1 <= len(run.results) < 40
-    assert time.perf_counter() - start < 30
 
 
 def test_summary_counts_medians_and_most_accurate(cases):
@@ -300,9 +300,8 @@ def test_a_case_that_times_out_does_not_stop_the_batch():
 
 
 def test_a_hanging_case_is_stopped_and_the_others_keep_their_results(cases):
-    start = time.perf_counter()
-    run = run_cases(cases, timing=False, jobs=2, timeout=0.1, worker=hanging_worker)
-    assert time.perf_counter() - start < 60
+    with no_hang(120):
+        run = run_cases(cases, timing=False, jobs=2, timeout=0.1, worker=hanging_worker)
     assert [r.crashed for r in run.results] == [None, None, None,
                                                   "the case did not finish within 2.8 s and was stopped"]
     # (0.1 s per method is tight on a loaded machine: a cold case may itself time out)
