@@ -212,8 +212,8 @@ def _context():
         # workers fork from a server that has imported sympy once: cheap, and
         # safe although the parent runs threads (rich's progress refresh)
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["derivcmp.batch", "derivcmp.report", "derivcmp.backends.symbolic",
-                                    "derivcmp.backends.finite", "derivcmp.backends.reverse"])
+        from .backends.base import builtin_modules
+        ctx.set_forkserver_preload(["derivcmp.batch", "derivcmp.report", *builtin_modules()])
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -93,7 +93,7 @@ def name(ident: str) -> ast.Name:
     return ast.Name(id=ident, ctx=ast.Load())
 
 
-def number(value: float | int) -> ast.AST:
+def number(value: float) -> ast.AST:
     """A numeric literal (a negative one as unary minus of its magnitude)."""
     if not isinstance(value, int) or isinstance(value, bool):
         value = float(value)

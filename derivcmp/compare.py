@@ -18,6 +18,7 @@ import mpmath
 import numpy as np
 
 from . import backends, deadline
+from .backends import base as backends_base
 from .errors import DerivcmpError, ParseError
 from .expr import Expr, parse, variables
 from .problem import (
@@ -168,22 +169,19 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
     return Problem(expr, wrt_t, point, order, text), warnings
 
 
+def select_methods(methods: str | Iterable[str] | None) -> backends_base.Selection:
+    """Names, families (``finite-difference``) or ``all``; None for the defaults.
+
+    Methods this installation cannot run are left out with a note each."""
+    try:
+        return backends_base.select(methods)
+    except ValueError as err:
+        raise DerivcmpError(f"--methods: {err}") from None
+
+
 def resolve_methods(methods: str | Iterable[str] | None) -> list[str]:
-    known = backends.available()
-    if methods is None:
-        return list(backends.DEFAULT_METHODS)
-    items = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods)]
-    if items == ["all"]:
-        return known
-    if not items or any(not m for m in items):
-        raise DerivcmpError(f"--methods: malformed list {methods!r}")
-    for m in items:
-        if m not in known:
-            import difflib
-            close = difflib.get_close_matches(m, known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise DerivcmpError(f"--methods: unknown method '{m}'{hint} (available: {', '.join(known)})")
-    return list(dict.fromkeys(items))
+    """``select_methods`` without the notes."""
+    return list(select_methods(methods).names)
 
 
 def compare(problem: Problem, methods: Sequence[str] | None = None, timing: bool = True,
@@ -238,7 +236,8 @@ def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None
         return Graded(outcome, abs_err, rel_err, note=_ok_note(reference))
     if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, ERROR):
         if outcome.status == OK:
-            convention = getattr(backends.registry().get(outcome.method), "convention", None)
+            entry = backends_base.entries().get(outcome.method)
+            convention = getattr(entry.backend, "convention", None) if entry else None
             msg = ("no derivative here; the value is the method's convention"
                    if reference.status == NOT_DIFFERENTIABLE else
                    f"no derivative here ({_first_clause(reference.message)}); "

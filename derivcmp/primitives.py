@@ -407,6 +407,11 @@ class FloatOps:
     def value(v):
         return v
 
+    @staticmethod
+    def constant(slot):
+        """A constant slot of a program (``program.sweep``) as a float64."""
+        return np.float64(slot.value)
+
     def __getattr__(self, name: str):
         try:
             fn = BY_NAME[name].np

@@ -98,6 +98,27 @@ class Program:
         return f
 
 
+def sweep(program: Program, ops: Any, inputs: Mapping[str, Any]) -> list[Any]:
+    """The one program evaluator: every slot's value, in order.
+
+    ``ops`` is an ops namespace (see ``primitives``): ``ops.<primitive name>``
+    applies a primitive in its value domain -- float64 NumPy, complex, mpmath,
+    taped values, emitted code -- and ``ops.constant(slot)`` makes a constant
+    slot's value there.  ``inputs`` maps each variable to its value in that
+    domain.  Interpreters differ only in the ops they pass.
+    """
+    fns = [getattr(ops, s.prim.name) if s.kind == OP else None for s in program.slots]
+    vals: list[Any] = [None] * len(program.slots)
+    for i, s in enumerate(program.slots):
+        if s.kind == OP:
+            vals[i] = fns[i](*[vals[a] for a in s.args])
+        elif s.kind == INPUT:
+            vals[i] = inputs[s.name]
+        else:
+            vals[i] = ops.constant(s)
+    return vals
+
+
 def compile_program(expr: Expr) -> Program:
     index: dict[Expr, int] = {}
     slots: list[Slot] = []

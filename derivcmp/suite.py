@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import backends
-from .compare import make_problem, parse_at, parse_wrt, resolve_methods
+from .backends import base as backends_base
+from .compare import make_problem, parse_at, parse_wrt, select_methods
 from .errors import DerivcmpError, ParseError
 from .expr import parse, variables
 from .problem import MAX_ORDER, NOT_DIFFERENTIABLE, OK, UNDEFINED, Problem
@@ -34,11 +34,6 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 SUFFIXES = (".toml", ".txt")
 EXPECT_STATUSES = (OK, UNDEFINED, NOT_DIFFERENTIABLE)
 
-#: every stable method identifier of DESIGN.md; a suite may name one that this
-#: installation lacks (it is skipped with a warning), but not a misspelling.
-KNOWN_METHODS = ("symbolic", "fd-forward", "fd-backward", "fd-central", "fd-central4", "complex-step",
-                 "richardson", "ad-reverse", "ad-forward", "ad-taylor", "jax", "torch", "autograd")
-
 DEFAULT_EXPECTED_TOLERANCE = 1e-12
 
 CASE_KEYS = ("id", "expr", "wrt", "at", "order", "tags", "methods", "tolerance", "expected",
@@ -47,12 +42,10 @@ DEFAULT_KEYS = ("wrt", "at", "methods", "order", "tolerance", "tags", "expected_
 
 
 def default_tolerance(method: str, order: int) -> float | None:
-    """Relative-error tolerance when neither the case nor the file gives one."""
-    if method in ("symbolic", "ad-reverse"):
-        return 1e-10
-    if method == "fd-central":
-        return 1e-5 if order == 1 else 1e-3
-    return None
+    """Relative-error tolerance when neither the case nor the file gives one:
+    what the method declares in the registry."""
+    entry = backends_base.entries().get(method)
+    return entry.tolerance(order) if entry else None
 
 
 @dataclass(frozen=True)
@@ -453,21 +446,16 @@ def _expected_ok(v: Any, depth: int) -> bool:
 
 
 def _methods(value, path: str, line: int, what: str, out: Loaded) -> tuple[str, ...] | None:
-    """Validated method names; ones this installation lacks are dropped with a warning."""
+    """Validated method names (names, families or ``all``); methods this installation
+    cannot run are dropped with a warning saying how to install them."""
     items = [m.strip() for m in (value.split(",") if isinstance(value, str) else value)]
-    known = [m for m in items if m in backends.available()]
-    for m in items:
-        if m in backends.available():
-            continue
-        if m in KNOWN_METHODS:
-            out.diagnostics.append(Diagnostic(path, line, f"{what}: method '{m}' is not available in this "
-                                              "installation; skipped", "warning"))
-        else:
-            try:
-                resolve_methods([m])
-            except DerivcmpError as err:
-                raise DerivcmpError(f"{what}: {_field_message(err).removeprefix('methods: ')}") from None
-    return tuple(dict.fromkeys(known))
+    try:
+        chosen = select_methods(items)
+    except DerivcmpError as err:
+        raise DerivcmpError(f"{what}: {_field_message(err).removeprefix('methods: ')}") from None
+    for note in chosen.notes:
+        out.diagnostics.append(Diagnostic(path, line, f"{what}: {note.removeprefix('note: ')}", "warning"))
+    return chosen.names
 
 
 def _make_case(path: str, line: int, f: dict, d: dict, out: Loaded, line_of) -> Case | None:
@@ -498,7 +486,8 @@ def _make_case(path: str, line: int, f: dict, d: dict, out: Loaded, line_of) -> 
                 raise DerivcmpError("methods: none of the listed methods is available here")
         key = "tolerance"
         tolerance = {**d.get("tolerance", {}), **f.get("tolerance", {})}
-        _methods(list(tolerance), path, line, "tolerance", Loaded())
+        if tolerance:
+            _methods(list(tolerance), path, line, "tolerance", Loaded())
     except DerivcmpError as err:
         out.diagnostics.append(Diagnostic(path, line_of(key) if key in f else line, _field_message(err)))
         return None

@@ -141,13 +141,15 @@ def test_the_scan_sees_the_package():
 #: the one audited door for code derivcmp generates from its own trees (an ``ast``
 #: tree of our names and numbers only, checked by ``codegen.audit`` first)
 GENERATED_CODE_ALLOWED = {("codegen.py", "build", "None.compile"), ("codegen.py", "build", "None.exec")}
+#: the registry imports the modules of derivcmp.backends by the names pkgutil lists
+IMPORT_ALLOWED = {("backends/base.py", "discover", "importlib.import_module")}
 
 
 def test_no_eval_exec_compile_sympify_or_parse_expr_anywhere():
     bad = []
     for file, line, func, name, call in CALLS:
         base, attr = name.split(".", 1)
-        if attr not in FORBIDDEN_CALLS or (file, func, name) in GENERATED_CODE_ALLOWED:
+        if attr not in FORBIDDEN_CALLS or (file, func, name) in GENERATED_CODE_ALLOWED | IMPORT_ALLOWED:
             continue
         if attr == "compile" and base == "re" and call.args and _is_text(call.args[0]):
             continue        # a regex from a literal pattern

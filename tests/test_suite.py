@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from derivcmp import backends
+from conftest import known_methods_text
 from derivcmp.suite import Case, default_tolerance, find_files, load, load_text, load_toml
 
 
@@ -147,7 +148,7 @@ def test_every_mistake_is_reported_with_file_and_line_and_good_cases_survive(tmp
         f"{f}:27: error: [[case]] is missing the required key 'id'",
         f"{f}:30: error: no value for variable 'y'; give it in at = {{ ... }}",
         f"{f}:39: error: methods: unknown method 'ad-revrse'; did you mean 'ad-reverse'? "
-        "(available: symbolic, fd-central, ad-reverse)",
+        + known_methods_text(),
         f"{f}:45: error: expected: missing operator (implicit multiplication is not allowed) (column 2)"
         "\n  2x\n   ^\ndid you mean 2*x?",
         f"{f}:51: error: 'expect' must be one of ok, undefined, not-differentiable, got 'maybe'",
@@ -186,19 +187,19 @@ def test_unknown_top_level_key_and_unknown_defaults_key(tmp_path):
     ]
 
 
-def test_unavailable_but_known_method_is_a_warning(tmp_path):
+def test_unavailable_but_known_method_is_a_warning(tmp_path, absent_method):
     f = write(tmp_path, "m.toml", """
         [[case]]
         id = "a"
         expr = "x^2"
         at = { x = 1 }
-        methods = ["jax", "symbolic"]
+        methods = ["absent-peer", "symbolic"]
         """)
     loaded = load_toml(f)
     assert [c.methods for c in loaded.cases] == [("symbolic",)]
-    if "jax" not in backends.available():
-        assert messages(loaded) == [f"{f}:1: warning: methods: method 'jax' is not available in this "
-                                    "installation; skipped"]
+    assert messages(loaded) == [f"{f}:1: warning: methods: method 'absent-peer' is not available in this "
+                                "installation (needs derivcmp_test_absent_package: "
+                                "pip install 'derivcmp[absent]'); skipped"]
 
 
 def test_plain_text_lines_ids_and_command_line_point(tmp_path):

@@ -6,8 +6,9 @@ handle a problem, and ``prepare(problem)`` doing all setup work (differentiate,
 compile, choose steps) and returning a ``Prepared`` whose ``evaluate(point)``
 computes the derivative.  ``run`` times the two phases apart and turns every
 failure into an ``Outcome`` status; backends never grade themselves and know
-nothing of reporting.  Adding a method is adding a module and one line in
-``_REGISTRY``.
+nothing of reporting.  What else a method declares (family, convention,
+tolerances, requirements) and how methods are found (the modules of this
+package, and plug-ins) is in ``base``: adding a method is adding a module.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..problem import ERROR, MAX_ORDER, NOT_APPLICABLE, OK, Outcome, Problem, Timing
+from ..problem import ERROR, NOT_APPLICABLE, OK, Outcome, Problem, Timing
 from ..timing import measure
 from ._fp import fp_events
 
@@ -41,29 +42,14 @@ class Backend(Protocol):
     def prepare(self, problem: Problem) -> Prepared: ...
 
 
-def _registry() -> dict[str, Backend]:
-    from .finite import CentralDifference
-    from .reverse import ReverseMode
-    from .symbolic import Symbolic
-    backends = [Symbolic(), CentralDifference(), ReverseMode()]
-    return {b.name: b for b in backends}
-
-
-_REGISTRY: dict[str, Backend] | None = None
-
-
 def registry() -> dict[str, Backend]:
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = _registry()
-    return _REGISTRY
+    """Every method that can run in this installation, by name (see ``base``)."""
+    from .base import entries
+    return {n: e.backend for n, e in entries().items() if e.available}
 
 
 def available() -> list[str]:
     return list(registry())
-
-
-DEFAULT_METHODS = ("symbolic", "fd-central", "ad-reverse")
 
 
 def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
@@ -110,13 +96,6 @@ def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
         with np.errstate(all="ignore"):
             t = measure(lambda: prepared.evaluate(point), setup_s)
     return Outcome(backend.name, status, value, message, t, dict(prepared.details))
-
-
-def order_limit(problem: Problem) -> str | None:
-    """The shared ``supports`` answer of the numeric backends."""
-    if problem.order > MAX_ORDER:
-        return f"orders above {MAX_ORDER} are not supported"
-    return None
 
 
 def _explain(prepared: Prepared, point) -> str | None:

@@ -17,7 +17,8 @@ import sympy
 
 from ..problem import Problem
 from ..program import compile_program, diagnose
-from . import Prepared, order_limit
+from . import Prepared
+from .base import Method
 
 EPS = float(np.finfo(float).eps)
 
@@ -37,14 +38,14 @@ def central_weights(order: int) -> tuple[tuple[int, float], ...]:
     return tuple((k, float(w)) for k, w in zip(offsets, weights) if w != 0)
 
 
-class CentralDifference:
+class CentralDifference(Method):
     name = "fd-central"
+    family = "finite-difference"
+    default = True
+    tolerances = {1: 1e-5, 0: 1e-3}
     description = "central finite differences, h = eps^(1/3)*max(1,|x|) (eps^(1/4) for 2nd order)"
     convention = ("(f(x+h) - f(x-h))/2h straddles the point: the mean of the one-sided slopes at a "
                   "kink, about jump/2h across a jump")
-
-    def supports(self, problem: Problem) -> str | None:
-        return order_limit(problem)
 
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)
@@ -102,3 +103,6 @@ class CentralDifference:
                 return f"the function itself: {why}"
             return "at a shifted point x ± h (outside the domain, or an overflow there)"
         return Prepared(evaluate, details, explain)
+
+
+METHODS = (CentralDifference,)

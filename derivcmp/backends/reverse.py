@@ -23,7 +23,8 @@ from ..expr import Var
 from ..primitives import BY_NAME, FLOAT_OPS
 from ..problem import Problem
 from ..program import CONST, INPUT, Program, compile_program, describe, diagnose
-from . import Prepared, order_limit
+from . import Prepared
+from .base import Method
 
 
 class Tape:
@@ -248,13 +249,13 @@ def _plan(program: Program, problem: Problem) -> _Plan:
     return _Plan(tape, out.i, leaves, targets)
 
 
-class ReverseMode:
+class ReverseMode(Method):
     name = "ad-reverse"
+    family = "automatic"
+    default = True
+    tolerances = {0: 1e-10}
     description = "tape-based reverse-mode AD (reverse-over-reverse for 2nd order)"
     convention = "AD picks a subgradient: abs'(0) = relu'(0) = 0, max' at a tie = 1/2"
-
-    def supports(self, problem: Problem) -> str | None:
-        return order_limit(problem)
 
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)
@@ -292,3 +293,6 @@ class ReverseMode:
                 return f"non-finite partial derivative of {describe(tape.origin[bad[0]])}"
             return None
         return Prepared(evaluate, details, explain)
+
+
+METHODS = (ReverseMode,)

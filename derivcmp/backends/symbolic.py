@@ -18,18 +18,19 @@ from ..primitives import BY_NAME
 from ..problem import Problem
 from . import Prepared
 from ._fp import explain_fp
+from .base import Method
 
 # sympy functions NumPy lacks, mapped to the primitive table's implementations
 _MODULES = [{"erf": BY_NAME["erf"].np, "erfc": BY_NAME["erfc"].np}, "numpy"]
 
 
-class Symbolic:
+class Symbolic(Method):
     name = "symbolic"
+    family = "symbolic"
+    default = True
+    tolerances = {0: 1e-10}
     description = "sympy.diff of the expression tree, evaluated in float64 via lambdify"
     convention = "sympy's formula evaluated at the point: sign(0) = 0, Heaviside(0) = 1/2"
-
-    def supports(self, problem: Problem) -> str | None:
-        return None
 
     def prepare(self, problem: Problem) -> Prepared:
         # the reference may have differentiated the same tree in this process:
@@ -100,3 +101,6 @@ def _first_bad_node(deriv, args, values, limit: int = 300) -> str | None:
                             "division by zero" if pole else "overflow")
                     return f"{kind} in {text}"
     return None
+
+
+METHODS = (Symbolic,)
