@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import __version__
-from .compare import compare, make_problem, resolve_methods
+from .compare import compare, make_problem, resolve_methods, select_methods
 from .errors import DerivcmpError
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -42,7 +42,9 @@ def main() -> None:
 @click.option("--at", "at", default="", help="The point: name=value pairs, e.g. w=2,x=3 (values may be pi/4).")
 @click.option("--order", type=click.IntRange(1, None), default=1, show_default=True,
               help="1: derivative or gradient; 2: second derivative or Hessian.")
-@click.option("--methods", default=None, help="Comma-separated methods, or 'all' (default: symbolic,fd-central,ad-reverse).")
+@click.option("--methods", default=None,
+              help="Comma-separated method names or families, or 'all' (see 'derivcmp methods'; "
+                   "default: the methods marked default there).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--no-timing", is_flag=True, help="Skip the timing runs.")
 @click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
@@ -50,7 +52,12 @@ def main() -> None:
 def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str | None,
              fmt: str, no_timing: bool, timeout: float) -> None:
     """Differentiate EXPRESSION at a point with every method and compare."""
-    names = resolve_methods(methods)
+    chosen = select_methods(methods)
+    for note in chosen.notes:
+        click.echo(note, err=True)
+    if not chosen.names:
+        raise DerivcmpError("--methods: none of the chosen methods can run in this installation")
+    names = list(chosen.names)
     problem, warnings = make_problem(expression, wrt, at, order)
     for w in warnings:
         click.echo(w, err=True)
@@ -96,6 +103,42 @@ def functions_cmd(fmt: str) -> None:
     console.print(table)
     console.print("operators: + - * / ^ ** (power is right-associative and binds tighter than unary minus); "
                   "constants: pi e", highlight=False)
+
+
+@main.command("methods")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def methods_cmd(fmt: str) -> None:
+    """List every differentiation method: family, description, and whether it can run here."""
+    from .backends.base import broken_plugins, entries
+    items = []
+    for name, e in entries().items():
+        b = e.backend
+        items.append({"name": name, "family": e.family, "description": b.description,
+                      "default": bool(getattr(b, "default", False)), "available": e.available,
+                      "why_unavailable": e.why_unavailable(), "max_order": getattr(b, "max_order", None),
+                      "origin": e.origin})
+    for problem in broken_plugins():
+        click.echo(f"warning: {problem}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(items, indent=2))
+        return
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .report.terminal import stdout_console
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for col in ("method", "family", "available", "description"):
+        table.add_column(col, overflow="fold")
+    for m in items:
+        mark = ("yes" + (" (default)" if m["default"] else "")) if m["available"] else \
+            f"no: {m['why_unavailable']}"
+        desc = m["description"] + ("" if m["origin"] == "built-in" else f" [{m['origin']}]")
+        table.add_row(Text(m["name"]), Text(m["family"]), Text(mark), Text(desc))
+    console = stdout_console(sys.stdout)
+    console.print(table)
+    console.print("--methods takes names, families (e.g. --methods finite-difference) or all",
+                  highlight=False)
 
 
 # --- batch and check: many cases from expression files -----------------------------

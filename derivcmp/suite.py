@@ -421,8 +421,9 @@ def _check_type(key: str, v: Any) -> str | None:
             return f"must be between 1 and {MAX_ORDER}, got {v}"
     elif key == "tolerance":
         if not isinstance(v, dict):
+            example = next(iter(backends_base.select(None).names), "method")
             return ("must be a table of method = relative tolerance, "
-                    "e.g. tolerance = { \"fd-central\" = 1e-6 }" + got)
+                    f"e.g. tolerance = {{ \"{example}\" = 1e-6 }}" + got)
         for name, x in v.items():
             if not _is_number(x) or not x >= 0 or not math.isfinite(x):
                 return f"for '{name}' must be a non-negative number, got {x!r}"
