@@ -33,6 +33,7 @@ from .problem import (
     Outcome,
     Problem,
     Reference,
+    Timing,
 )
 from .program import compile_program
 from .reference import compute_reference
@@ -196,7 +197,11 @@ def compare(problem: Problem, methods: Sequence[str] | None = None, timing: bool
     reg = backends.registry()
     results = tuple(grade(reference, run_with_deadline(reg[m], problem, timing, timeout), problem)
                     for m in names)
-    return Comparison(problem, reference, results, tuple(warnings))
+    f_time = None
+    if timing:
+        got = deadline.call(lambda: backends.time_function(problem), timeout)
+        f_time = got if isinstance(got, Timing) else None
+    return Comparison(problem, reference, results, tuple(warnings), f_time)
 
 
 def reference_with_deadline(problem: Problem, timeout: float | None) -> Reference:

@@ -94,3 +94,6 @@ class Comparison:
     reference: Reference
     results: tuple[Graded, ...]
     warnings: tuple[str, ...] = ()
+    #: one evaluation of f itself at the point, timed like the methods: the
+    #: baseline every method's cost is read against (None without timing)
+    f_time: Timing | None = None

@@ -218,3 +218,15 @@ def test_cli_asking_only_for_a_missing_method(absent_method):
     assert res.exit_code == 0 and "note: method 'absent-peer'" in res.stderr
     got = {m["name"]: m["value"] for m in json.loads(res.stdout)["methods"]}
     assert set(got) == set(backends.registry()) and got[next(iter(got))] == pytest.approx(2.0, rel=1e-9)
+
+
+def test_f_itself_is_timed_as_the_cost_baseline():
+    from derivcmp.report import document
+    c = compare_text("1/(1+exp(-w*x))", wrt="w", at="w=2,x=3", timing=True, methods="all")
+    assert c.f_time is not None and 0 < c.f_time.eval_s < 1
+    doc = document(c)
+    assert doc["f"]["eval_s"] == c.f_time.eval_s and doc["f"]["repeats"] == c.f_time.repeats
+    for m, g in zip(doc["methods"], c.results):
+        assert m["time"]["eval_over_f"] == pytest.approx(g.outcome.timing.eval_s / c.f_time.eval_s, rel=1e-12)
+    off = compare_text("x", at="x=1", timing=False)
+    assert off.f_time is None and document(off, timing=False)["f"] is None

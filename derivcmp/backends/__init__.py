@@ -98,6 +98,20 @@ def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
     return Outcome(backend.name, status, value, message, t, dict(prepared.details))
 
 
+def time_function(problem: Problem) -> Timing:
+    """One evaluation of f itself at the problem's point, the way every method's
+    function evaluations run (the program compiled once), timed like a method."""
+    from ..program import compile_program
+    start = time.perf_counter()
+    program = compile_program(problem.expr)
+    names = list(program.names)
+    f = program.function(names)
+    xs = [problem.point[n] for n in names]
+    setup_s = time.perf_counter() - start
+    with np.errstate(all="ignore"):
+        return measure(lambda: f(*xs), setup_s)
+
+
 def _explain(prepared: Prepared, point) -> str | None:
     if prepared.explain is None:
         return None

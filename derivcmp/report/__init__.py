@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..problem import Comparison, Graded, Reference
+from ..problem import Comparison, Graded, Reference, Timing
 
 SCHEMA = "derivcmp/1"
 
@@ -38,13 +38,13 @@ def reference_document(ref: Reference) -> dict[str, Any]:
             "status": ref.status, "message": ref.message}
 
 
-def method_document(g: Graded, timing: bool = True) -> dict[str, Any]:
+def method_document(g: Graded, timing: bool = True, f_time: Timing | None = None) -> dict[str, Any]:
     o = g.outcome
     t = o.timing
     time = None
     if timing and t is not None:
         time = {"setup_s": t.setup_s, "eval_s": t.eval_s, "eval_spread_s": t.eval_spread_s,
-                "repeats": t.repeats}
+                "repeats": t.repeats, "eval_over_f": f_multiple(t, f_time)}
     return {"name": o.method, "status": o.status, "message": message(g),
             "value": finite_or_none(o.value), "abs_error": finite_or_none(g.abs_error),
             "rel_error": finite_or_none(g.rel_error), "time": time,
@@ -56,7 +56,21 @@ def document(c: Comparison, timing: bool = True) -> dict[str, Any]:
     return {"schema": SCHEMA, "expression": p.text, "wrt": list(p.wrt), "order": p.order,
             "at": {k: float(v) for k, v in p.point.items()},
             "reference": reference_document(c.reference),
-            "methods": [method_document(g, timing) for g in c.results]}
+            "f": _f_document(c.f_time) if timing else None,
+            "methods": [method_document(g, timing, c.f_time) for g in c.results]}
+
+
+def _f_document(t: Timing | None) -> dict[str, Any] | None:
+    if t is None or t.eval_s is None:
+        return None
+    return {"eval_s": t.eval_s, "eval_spread_s": t.eval_spread_s, "repeats": t.repeats}
+
+
+def f_multiple(t: Timing | None, f_time: Timing | None) -> float | None:
+    """A method's evaluation time as a multiple of one evaluation of f."""
+    if t is None or t.eval_s is None or f_time is None or not f_time.eval_s:
+        return None
+    return t.eval_s / f_time.eval_s
 
 
 def _jsonable(x: Any) -> Any:

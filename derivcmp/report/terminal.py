@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..problem import Comparison
-from . import document, fmt_exact, heading, most_accurate, rows
+from . import document, f_multiple, fmt_exact, fmt_time, heading, most_accurate, rows
 
 _STATUS_STYLE = {"ok": "green", "undefined": "yellow", "not-differentiable": "yellow",
                  "not-applicable": "dim", "timeout": "red", "error": "red"}
@@ -76,4 +76,10 @@ def _summary(c: Comparison, timing: bool) -> str:
         ratio = slow.outcome.timing.eval_s / fast.outcome.timing.eval_s
         if math.isfinite(ratio):
             parts.append(f"fastest evaluation: {fast.name} ({ratio:.1f}× faster than {slow.name})")
-    return "; ".join(parts)
+    line = "; ".join(parts)
+    if timing and c.f_time is not None and c.f_time.eval_s:
+        multiples = [(g.name, f_multiple(g.outcome.timing, c.f_time)) for g in timed]
+        cost = ", ".join(f"{name} {m:.3g}×" for name, m in multiples if m is not None)
+        line += (("\n" if line else "") + f"f itself: {fmt_time(c.f_time.eval_s)} per evaluation"
+                 + (f"; each method's evaluation in multiples of f: {cost}" if cost else ""))
+    return line

@@ -116,7 +116,8 @@ def test_batch_json_is_the_spec_document_with_true_values(tmp_path):
     truth = closed_forms()
     for c in doc["cases"]:
         assert c["schema"] == "derivcmp/1" and c["file"] == f
-        assert set(c) == {"schema", "expression", "wrt", "order", "at", "reference", "methods", "id", "file"}
+        assert set(c) == {"schema", "expression", "wrt", "order", "at", "reference", "f", "methods", "id", "file"}
+        assert c["f"] is None                   # --no-timing: f itself is not timed either
         if c["id"] == "kink":
             assert c["reference"]["status"] == "not-differentiable"
             continue

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from derivcmp.cli import main
+from derivcmp.compare import select_methods
 
 SIGMOID_W = "0.0073995278740801434548671272626"   # DESIGN.md / issue 2
 
@@ -54,8 +55,9 @@ def test_table_shows_every_method_and_reference():
 
 def test_json_matches_spec_key_by_key():
     doc = run_json("eval", "1/(1+exp(-w*x))", "--wrt", "w", "--at", "w=2,x=3")
-    assert list(doc) == ["schema", "expression", "wrt", "order", "at", "reference", "methods"]
+    assert list(doc) == ["schema", "expression", "wrt", "order", "at", "reference", "f", "methods"]
     assert doc["schema"] == "derivcmp/1"
+    assert list(doc["f"]) == ["eval_s", "eval_spread_s", "repeats"] and doc["f"]["eval_s"] > 0
     assert doc["expression"] == "1/(1+exp(-w*x))"
     assert doc["wrt"] == ["w"]
     assert doc["order"] == 1
@@ -67,7 +69,7 @@ def test_json_matches_spec_key_by_key():
     assert len(ref["exact"].replace("0.00", "", 1)) >= 50     # 50 significant digits
     truth = sigmoid_dw(2.0, 3.0)
     assert ref["value"] == float(truth)
-    assert [m["name"] for m in doc["methods"]] == ["symbolic", "fd-central", "ad-reverse"]
+    assert [m["name"] for m in doc["methods"]] == list(select_methods(None).names)
     for m in doc["methods"]:
         assert list(m) == ["name", "status", "message", "value", "abs_error", "rel_error", "time", "details"]
         assert m["status"] == "ok" and m["message"] is None
@@ -77,7 +79,8 @@ def test_json_matches_spec_key_by_key():
         assert m["abs_error"] == pytest.approx(abs_err, rel=1e-6)
         assert m["rel_error"] == pytest.approx(abs_err / float(truth), rel=1e-6)
         t = m["time"]
-        assert list(t) == ["setup_s", "eval_s", "eval_spread_s", "repeats"]
+        assert list(t) == ["setup_s", "eval_s", "eval_spread_s", "repeats", "eval_over_f"]
+        assert t["eval_over_f"] == pytest.approx(t["eval_s"] / doc["f"]["eval_s"], rel=1e-12)
         assert t["setup_s"] > 0 and t["eval_s"] > 0 and t["eval_spread_s"] >= 0 and t["repeats"] >= 3
         assert isinstance(m["details"], dict)
     by = {m["name"]: m for m in doc["methods"]}
