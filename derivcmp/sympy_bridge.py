@@ -38,7 +38,7 @@ def to_sympy(expr: Expr, rename: Mapping[str, str] | None = None) -> sympy.Expr:
             frac = Fraction(node.text)
             done[node] = sympy.Rational(frac.numerator, frac.denominator)
         elif isinstance(node, Const):
-            done[node] = CONSTANTS[node.name][2]
+            done[node] = CONSTANTS[node.name][2]()
         elif isinstance(node, Var):
             done[node] = symbol(rename[node.name] if rename else node.name)
         else:
