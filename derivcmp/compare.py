@@ -11,16 +11,16 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-import mpmath
 import numpy as np
 
 from . import backends, deadline
 from .backends import base as backends_base
 from .errors import DerivcmpError, ParseError
-from .expr import Expr, parse, variables
+from .expr import Expr, parse, to_text, variables
 from .problem import (
     ERROR,
     MAX_ORDER,
@@ -36,7 +36,6 @@ from .problem import (
     Timing,
 )
 from .program import compile_program
-from .reference import compute_reference
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -50,7 +49,7 @@ def parse_wrt(text: str | Sequence[str]) -> tuple[str, ...]:
             raise DerivcmpError(f"--wrt: {p!r} is not a variable name")
         if p in ("pi", "e"):
             raise DerivcmpError(f"--wrt: {p!r} is a constant, not a variable")
-    dup = sorted({p for p in parts if parts.count(p) > 1})
+    dup = sorted(p for p, k in Counter(parts).items() if k > 1)
     if dup:
         raise DerivcmpError(f"--wrt: {', '.join(dup)} given more than once")
     return tuple(parts)
@@ -130,9 +129,10 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
         text = text_or_expr
     else:
         expr = text_or_expr
-        from .expr import to_text
         text = to_text(expr)
+    # sets beside the ordered lists: every test below is linear in the size
     names = variables(expr)
+    name_set = set(names)
     warnings: list[str] = []
     if wrt is None or (isinstance(wrt, str) and not wrt.strip()):
         if not names:
@@ -147,7 +147,7 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
         raise DerivcmpError(f"no value for variable{'s' if len(missing) > 1 else ''} "
                             f"{', '.join(repr(m) for m in missing)}; give {'them' if len(missing) > 1 else 'it'} "
                             f"with --at {example}")
-    absent = [n for n in wrt_t if n not in names]
+    absent = [n for n in wrt_t if n not in name_set]
     if absent:
         shown = ", ".join(f"'{n}'" for n in absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
         one = len(absent) == 1
@@ -155,7 +155,8 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
                         f"{'its derivative is' if one else 'their derivatives are'} 0 (a typo?)")
         for n in absent:
             point.setdefault(n, 0.0)
-    unused = [n for n in point if n not in names and n not in wrt_t]
+    wrt_set = set(wrt_t)
+    unused = [n for n in point if n not in name_set and n not in wrt_set]
     if unused:
         warnings.append(f"warning: --at gives {', '.join(repr(u) for u in unused)}, "
                         "which the expression does not use")
@@ -166,7 +167,7 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
     if order > 2 and len(wrt_t) > 1:
         raise DerivcmpError(f"--order {order} needs a single --wrt variable (orders above 2 "
                             "are supported for one variable only)")
-    point = {n: point[n] for n in list(names) + [w for w in wrt_t if w not in names]}
+    point = {n: point[n] for n in names + absent}
     return Problem(expr, wrt_t, point, order, text), warnings
 
 
@@ -202,6 +203,12 @@ def compare(problem: Problem, methods: Sequence[str] | None = None, timing: bool
         got = deadline.call(lambda: backends.time_function(problem), timeout)
         f_time = got if isinstance(got, Timing) else None
     return Comparison(problem, reference, results, tuple(warnings), f_time)
+
+
+def compute_reference(problem: Problem) -> Reference:
+    """``reference.compute_reference``, which imports sympy: only once a run needs it."""
+    from . import reference
+    return reference.compute_reference(problem)
 
 
 def reference_with_deadline(problem: Problem, timeout: float | None) -> Reference:
@@ -267,6 +274,7 @@ def _ok_note(reference: Reference) -> str | None:
     if kinks:
         notes.append(f"kink here ({_first_clause(kinks[0])}) but the derivative exists; "
                      "chain-rule methods may apply their kink convention")
+    import mpmath
     exact = [mpmath.mpf(s) for s in _flatten(reference.exact)] if reference.exact is not None else []
     if any(0 < abs(v) < TINY for v in exact):
         notes.append("the true value is below float64's normal range (2.2e-308), "
@@ -278,6 +286,7 @@ TINY = float(np.finfo(float).tiny)
 
 
 def errors(value, exact) -> tuple[float, float]:
+    import mpmath
     with mpmath.workdps(60):
         vals = np.ravel(np.asarray(value, dtype=float))
         refs = [mpmath.mpf(s) for s in _flatten(exact)]

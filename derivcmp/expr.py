@@ -235,13 +235,17 @@ _BINARY = {
 _UNARY_RBP = 30               # -x^2 = -(x^2) since 40 > 30; -x*y = (-x)*y
 
 
-def parse(text: str, *, source: str | None = None) -> Expr:
-    """Parse ``text`` into an AST, or raise ``ParseError`` with a column."""
+def parse(text: str, *, source: str | None = None, max_length: int = MAX_LENGTH) -> Expr:
+    """Parse ``text`` into an AST, or raise ``ParseError`` with a column.
+
+    ``max_length`` guards the command line; a Python caller parsing a large
+    generated expression may raise it (parsing is linear in the length).
+    """
     if not isinstance(text, str):
         raise TypeError("expression must be a string")
-    if len(text) > MAX_LENGTH:
-        raise ParseError(f"expression is too long ({len(text)} characters; the limit is {MAX_LENGTH})",
-                         text, MAX_LENGTH, 1, source=source)
+    if len(text) > max_length:
+        raise ParseError(f"expression is too long ({len(text)} characters; the limit is {max_length})",
+                         text, max_length, 1, source=source)
     if not text.strip():
         raise ParseError("empty expression", text, 0, 1, source=source)
     try:
@@ -503,34 +507,60 @@ _PREC = {"add": 10, "sub": 10, "mul": 20, "div": 20, "neg": 30, "pow": 40, "powi
 
 
 def to_text(expr: Expr) -> str:
-    """Print with the fewest parentheses that re-parse to the same tree."""
-    out: dict[int, tuple[str, int]] = {}
-    for node in walk(expr):
-        out[id(node)] = _print_node(node, out)
-    return out[id(expr)][0]
+    """Print with the fewest parentheses that re-parse to the same tree.
+
+    Linear in the size of the tree: pieces are pushed on a stack and joined
+    once, so no string is copied into its parent's (a left-deep sum or a deep
+    chain printed bottom-up copies O(n^2) characters).
+    """
+    out: list[str] = []
+    stack: list[Expr | str] = [expr]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        else:
+            stack.extend(reversed(_pieces(item)))
+    return "".join(out)
 
 
-def _print_node(node: Expr, out) -> tuple[str, int]:
-    atom = 100
+_ATOM = 100
+
+
+def _prec(node: Expr) -> int:
+    """How tightly a printed node binds (the parser's binding powers)."""
     if isinstance(node, Num):
-        return (node.text, 30 if node.text.startswith("-") else atom)
+        return _PREC["neg"] if node.text.startswith("-") else _ATOM
+    if isinstance(node, Apply):
+        return _PREC.get(node.op, _ATOM)
+    return _ATOM
+
+
+def _wrap(node: Expr, bare: bool) -> list[Expr | str]:
+    return [node] if bare else ["(", node, ")"]
+
+
+def _pieces(node: Expr) -> list[Expr | str]:
+    """A node as strings and child nodes, in order."""
+    if isinstance(node, Num):
+        return [node.text]
     if isinstance(node, (Const, Var)):
-        return (node.name, atom)
-    prim = node.primitive
-    parts = [out[id(a)] for a in node.args]
-    if node.op in ("add", "sub", "mul", "div"):
-        p = _PREC[node.op]
-        (ls, lp), (rs, rp) = parts
-        left = ls if lp >= p else f"({ls})"
-        right = rs if rp > p else f"({rs})"
-        return (f"{left} {prim.infix} {right}" if p == 10 else f"{left}*{right}" if node.op == "mul"
-                else f"{left}/{right}", p)
-    if node.op == "neg":
-        (s, sp), = parts
-        return (f"-{s}" if sp > 30 else f"-({s})", 30)
-    if node.op in ("pow", "powi"):
-        (ls, lp), (rs, rp) = parts
-        left = ls if lp > 40 else f"({ls})"
-        right = rs if rp >= 30 else f"({rs})"
-        return (f"{left}^{right}", 40)
-    return (f"{prim.syntax}({', '.join(s for s, _ in parts)})", atom)
+        return [node.name]
+    op, args = node.op, node.args
+    if op in ("add", "sub", "mul", "div"):
+        p = _PREC[op]
+        left, right = args
+        sep = f" {node.primitive.infix} " if p == _PREC["add"] else node.primitive.infix
+        return [*_wrap(left, _prec(left) >= p), sep, *_wrap(right, _prec(right) > p)]
+    if op == "neg":
+        return ["-", *_wrap(args[0], _prec(args[0]) > _PREC["neg"])]
+    if op in ("pow", "powi"):
+        base, exponent = args
+        return [*_wrap(base, _prec(base) > _PREC["pow"]), "^", *_wrap(exponent, _prec(exponent) >= _PREC["neg"])]
+    parts: list[Expr | str] = [f"{node.primitive.syntax}("]
+    for i, a in enumerate(args):
+        if i:
+            parts.append(", ")
+        parts.append(a)
+    parts.append(")")
+    return parts

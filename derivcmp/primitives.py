@@ -13,7 +13,12 @@ domain the caller works in (floats for reverse mode, taped values for
 reverse-over-reverse, dual numbers or code generation later).  So a rule is
 itself differentiable, like a JAX ``defjvp`` rule built from primitives.
 A rule returns one partial derivative per argument, or ``None`` where that
-partial is identically zero.
+partial is identically zero.  ``FLOAT_OPS`` (the ``np`` column) and
+``COMPLEX_OPS`` (the ``cx`` column, for the complex step) are the namespaces
+over this table's own columns; ``program.sweep`` evaluates programs with them.
+
+The sympy and mpmath columns are resolved on first use, so reading the table
+(the parser, ``derivcmp functions``, ``--help``) never imports sympy.
 
 This module must never evaluate user text or know about reporting.
 """
@@ -21,14 +26,12 @@ This module must never evaluate user text or know about reporting.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import mpmath
 import numpy as np
-import sympy
-from sympy.codegen import cfunctions as _cf
 
 Reason = "str | None"
 
@@ -51,6 +54,53 @@ class Primitive:
     domain_note: str = "all reals"
     sample: tuple[tuple[float, float], ...] = field(default=((-3.0, 3.0),))
     doc: str = ""
+
+
+# --- the sympy and mpmath columns, imported on first use -------------------------
+# sympy takes ~0.5 s to import (mpmath ~0.03 s), and `derivcmp --help`,
+# `functions`, `methods` and parse errors need neither; so the table names
+# their functions through resolvers that import on the first call.
+
+def _sympy():
+    import sympy
+    return sympy
+
+
+def _mpmath():
+    import mpmath
+    return mpmath
+
+
+def _cfunctions():
+    from sympy.codegen import cfunctions
+    return cfunctions
+
+
+def _lazy(module: Callable[[], Any], name: str) -> Callable[..., Any]:
+    fn = None
+
+    def call(*args):
+        nonlocal fn
+        if fn is None:
+            fn = getattr(module(), name)
+        return fn(*args)
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _sp(name: str) -> Callable[..., Any]:
+    """``sympy.<name>``, imported on first call."""
+    return _lazy(_sympy, name)
+
+
+def _mp(name: str) -> Callable[..., Any]:
+    """``mpmath.<name>``, imported on first call."""
+    return _lazy(_mpmath, name)
+
+
+def _cf(name: str) -> Callable[..., Any]:
+    """``sympy.codegen.cfunctions.<name>``, imported on first call."""
+    return _lazy(_cfunctions, name)
 
 
 # --- stable float implementations -------------------------------------------
@@ -133,18 +183,21 @@ _erfc = _vectorize(math.erfc)
 
 
 def _cbrt_mp(x):
+    mpmath = _mpmath()
     return mpmath.sign(x) * mpmath.cbrt(abs(x)) if x else mpmath.mpf(0)
 
 
 def _sigmoid_mp(x):
-    return 1 / (1 + mpmath.exp(-x))
+    return 1 / (1 + _mpmath().exp(-x))
 
 
 def _softplus_mp(x):
+    mpmath = _mpmath()
     return mpmath.log1p(mpmath.exp(x))
 
 
 def _sp_cbrt(x):
+    sympy = _sympy()
     return sympy.sign(x) * sympy.Abs(x) ** sympy.Rational(1, 3)
 
 
@@ -163,7 +216,8 @@ def _unit_closed(what):
 
 
 def _show(x) -> str:
-    return mpmath.nstr(x, 6) if isinstance(x, mpmath.mpf) else f"{float(x):.6g}"
+    mpmath = sys.modules.get("mpmath")     # an mpf exists only once mpmath is imported
+    return mpmath.nstr(x, 6) if mpmath and isinstance(x, mpmath.mpf) else f"{float(x):.6g}"
 
 
 def _at_zero(msg):
@@ -246,39 +300,39 @@ PRIMITIVES: tuple[Primitive, ...] = (
        domain=_div_domain, domain_note="b != 0", sample=((-3, 3), (0.5, 3)), doc="a / b"),
     _P("neg", 1, np.negative, lambda a: -a, lambda a: -a,
        lambda o, a, ans: (-1.0,), infix="-", cx=np.negative, doc="-a"),
-    _P("pow", 2, np.power, lambda a, b: mpmath.power(a, b), lambda a, b: a ** b,
+    _P("pow", 2, np.power, _mp("power"), lambda a, b: a ** b,
        # d/da guarded JAX-style: b * a^(b-1) is the only form finite at a = 0
        lambda o, a, b, ans: (b * a ** (b - 1.0), ans * o.log(a)),
        syntax="pow", infix="^", cx=np.power, domain=_pow_domain, kink=_pow_kink,
        domain_note="a > 0, or a = 0 and b > 0 (a < 0 needs an integer constant exponent)",
        sample=((0.2, 3), (-2, 2)), doc="a ^ b, a ** b, pow(a, b)"),
-    _P("powi", 2, np.power, lambda a, n: mpmath.power(a, n), lambda a, n: a ** n,
+    _P("powi", 2, np.power, _mp("power"), lambda a, n: a ** n,
        _powi_partial,
        infix="^", cx=np.power, domain=_powi_domain, kink=_powi_kink,
        domain_note="a != 0 when n < 0", sample=((-3, 3), (-3, 4)),
        doc="a ^ n with n an integer constant: defined for negative a"),
     # one-argument functions ----------------------------------------------------
-    _P("exp", 1, np.exp, mpmath.exp, sympy.exp,
+    _P("exp", 1, np.exp, _mp("exp"), _sp("exp"),
        lambda o, x, ans: (ans,), syntax="exp", cx=np.exp),
-    _P("log", 1, np.log, mpmath.log, sympy.log,
+    _P("log", 1, np.log, _mp("log"), _sp("log"),
        lambda o, x, ans: (1.0 / x,), syntax="log", cx=np.log,
        domain=_positive("log"), domain_note="x > 0", sample=((0.05, 5),)),
-    _P("log2", 1, np.log2, lambda x: mpmath.log(x, 2), lambda x: sympy.log(x, 2),
+    _P("log2", 1, np.log2, lambda x: _mpmath().log(x, 2), lambda x: _sympy().log(x, 2),
        lambda o, x, ans: (1.0 / (x * LN2),), syntax="log2", cx=np.log2,
        domain=_positive("log2"), domain_note="x > 0", sample=((0.05, 5),)),
-    _P("log10", 1, np.log10, mpmath.log10, lambda x: sympy.log(x, 10),
+    _P("log10", 1, np.log10, _mp("log10"), lambda x: _sympy().log(x, 10),
        lambda o, x, ans: (1.0 / (x * LN10),), syntax="log10", cx=np.log10,
        domain=_positive("log10"), domain_note="x > 0", sample=((0.05, 5),)),
     # sympy's own expm1/log1p/hypot (sympy.codegen.cfunctions): they differentiate
     # and evalf like the elementary forms, but lambdify keeps np.expm1 etc., so
     # the symbolic method does not lose digits to exp(x) - 1 near 0
-    _P("log1p", 1, np.log1p, mpmath.log1p, lambda x: _cf.log1p(x),
+    _P("log1p", 1, np.log1p, _mp("log1p"), _cf("log1p"),
        lambda o, x, ans: (1.0 / (1.0 + x),), syntax="log1p", cx=_log1p_cx,
        domain=lambda x: None if x > -1 else f"log1p of a number <= -1 ({_show(x)})",
        domain_note="x > -1", sample=((-0.9, 4),)),
-    _P("expm1", 1, np.expm1, mpmath.expm1, lambda x: _cf.expm1(x),
+    _P("expm1", 1, np.expm1, _mp("expm1"), _cf("expm1"),
        lambda o, x, ans: (o.exp(x),), syntax="expm1", cx=np.expm1),
-    _P("sqrt", 1, np.sqrt, mpmath.sqrt, sympy.sqrt,
+    _P("sqrt", 1, np.sqrt, _mp("sqrt"), _sp("sqrt"),
        lambda o, x, ans: (0.5 / ans,), syntax="sqrt", cx=np.sqrt,
        domain=_nonneg("sqrt"), kink=_at_zero("sqrt has an infinite slope at 0"),
        domain_note="x >= 0 (not differentiable at 0)", sample=((0.05, 5),)),
@@ -287,94 +341,94 @@ PRIMITIVES: tuple[Primitive, ...] = (
        kink=_at_zero("cbrt has an infinite slope at 0"),
        domain_note="all reals, real cube root (not differentiable at 0)",
        sample=((-4, 4),)),
-    _P("abs", 1, np.abs, abs, sympy.Abs,
+    _P("abs", 1, np.abs, abs, _sp("Abs"),
        lambda o, x, ans: (o.sign(x),), syntax="abs",
        kink=_at_zero("abs is not differentiable at 0"),
        domain_note="all reals (not differentiable at 0)"),
-    _P("sign", 1, np.sign, mpmath.sign, sympy.sign,
+    _P("sign", 1, np.sign, _mp("sign"), _sp("sign"),
        lambda o, x, ans: (None,), syntax="sign",
        kink=_at_zero("sign jumps at 0"), domain_note="all reals (jumps at 0)"),
-    _P("sin", 1, np.sin, mpmath.sin, sympy.sin,
+    _P("sin", 1, np.sin, _mp("sin"), _sp("sin"),
        lambda o, x, ans: (o.cos(x),), syntax="sin", cx=np.sin),
-    _P("cos", 1, np.cos, mpmath.cos, sympy.cos,
+    _P("cos", 1, np.cos, _mp("cos"), _sp("cos"),
        lambda o, x, ans: (-o.sin(x),), syntax="cos", cx=np.cos),
-    _P("tan", 1, np.tan, mpmath.tan, sympy.tan,
+    _P("tan", 1, np.tan, _mp("tan"), _sp("tan"),
        lambda o, x, ans: (1.0 + ans * ans,), syntax="tan", cx=np.tan,
        domain_note="x not an odd multiple of pi/2", sample=((-1.4, 1.4),)),
-    _P("asin", 1, np.arcsin, mpmath.asin, sympy.asin,
+    _P("asin", 1, np.arcsin, _mp("asin"), _sp("asin"),
        lambda o, x, ans: (1.0 / o.sqrt((1.0 - x) * (1.0 + x)),), syntax="asin", cx=np.arcsin,
        domain=_unit_closed("asin"), kink=lambda x: "asin has an infinite slope at +-1" if abs(x) == 1 else None,
        domain_note="-1 <= x <= 1 (not differentiable at +-1)", sample=((-0.95, 0.95),)),
-    _P("acos", 1, np.arccos, mpmath.acos, sympy.acos,
+    _P("acos", 1, np.arccos, _mp("acos"), _sp("acos"),
        lambda o, x, ans: (-1.0 / o.sqrt((1.0 - x) * (1.0 + x)),), syntax="acos", cx=np.arccos,
        domain=_unit_closed("acos"), kink=lambda x: "acos has an infinite slope at +-1" if abs(x) == 1 else None,
        domain_note="-1 <= x <= 1 (not differentiable at +-1)", sample=((-0.95, 0.95),)),
-    _P("atan", 1, np.arctan, mpmath.atan, sympy.atan,
+    _P("atan", 1, np.arctan, _mp("atan"), _sp("atan"),
        lambda o, x, ans: (1.0 / (1.0 + x * x),), syntax="atan", cx=np.arctan),
-    _P("sinh", 1, np.sinh, mpmath.sinh, sympy.sinh,
+    _P("sinh", 1, np.sinh, _mp("sinh"), _sp("sinh"),
        lambda o, x, ans: (o.cosh(x),), syntax="sinh", cx=np.sinh),
-    _P("cosh", 1, np.cosh, mpmath.cosh, sympy.cosh,
+    _P("cosh", 1, np.cosh, _mp("cosh"), _sp("cosh"),
        lambda o, x, ans: (o.sinh(x),), syntax="cosh", cx=np.cosh),
     # sech^2 = 4t/(1+t)^2 with t = e^{-2|x|}: 1 - tanh^2 cancels to 0 for |x| > 19
     # tanh' = sech^2 with a stable sech, not 1 - tanh^2 (0 for |x| > 19); and not
     # via abs(x), whose kink at 0 would spoil the third derivative there
-    _P("tanh", 1, np.tanh, mpmath.tanh, sympy.tanh,
+    _P("tanh", 1, np.tanh, _mp("tanh"), _sp("tanh"),
        lambda o, x, ans: (o.sech(x) * o.sech(x),), syntax="tanh", cx=np.tanh),
-    _P("sech", 1, _sech, mpmath.sech, sympy.sech,
+    _P("sech", 1, _sech, _mp("sech"), _sp("sech"),
        lambda o, x, ans: (-ans * o.tanh(x),), syntax="sech", cx=lambda z: 1.0 / np.cosh(z),
        doc="1/cosh(x), evaluated without overflow (tanh' = sech^2)"),
     # 1/hypot(1, x) rather than 1/sqrt(1 + x^2): no overflow for |x| > 1e154
-    _P("asinh", 1, np.arcsinh, mpmath.asinh, sympy.asinh,
+    _P("asinh", 1, np.arcsinh, _mp("asinh"), _sp("asinh"),
        lambda o, x, ans: (1.0 / o.hypot(1.0, x),), syntax="asinh", cx=np.arcsinh),
-    _P("acosh", 1, np.arccosh, mpmath.acosh, sympy.acosh,
+    _P("acosh", 1, np.arccosh, _mp("acosh"), _sp("acosh"),
        lambda o, x, ans: (1.0 / o.sqrt((x - 1.0) * (x + 1.0)),), syntax="acosh", cx=np.arccosh,
        domain=lambda x: None if x >= 1 else f"acosh of a number below 1 ({_show(x)})",
        kink=lambda x: "acosh has an infinite slope at 1" if x == 1 else None,
        domain_note="x >= 1 (not differentiable at 1)", sample=((1.05, 5),)),
-    _P("atanh", 1, np.arctanh, mpmath.atanh, sympy.atanh,
+    _P("atanh", 1, np.arctanh, _mp("atanh"), _sp("atanh"),
        lambda o, x, ans: (1.0 / ((1.0 - x) * (1.0 + x)),), syntax="atanh", cx=np.arctanh,
        domain=lambda x: None if -1 < x < 1 else f"atanh of a number outside (-1, 1) ({_show(x)})",
        domain_note="-1 < x < 1", sample=((-0.95, 0.95),)),
-    _P("erf", 1, _erf, mpmath.erf, sympy.erf,
+    _P("erf", 1, _erf, _mp("erf"), _sp("erf"),
        lambda o, x, ans: (TWO_OVER_SQRT_PI * o.exp(-(x * x)),), syntax="erf"),
-    _P("erfc", 1, _erfc, mpmath.erfc, sympy.erfc,
+    _P("erfc", 1, _erfc, _mp("erfc"), _sp("erfc"),
        lambda o, x, ans: (-TWO_OVER_SQRT_PI * o.exp(-(x * x)),), syntax="erfc"),
     # sigmoid' = s(x) s(-x), not s(1-s): 1 - s rounds to 0 for x > 37
-    _P("sigmoid", 1, _sigmoid, _sigmoid_mp, lambda x: 1 / (1 + sympy.exp(-x)),
+    _P("sigmoid", 1, _sigmoid, _sigmoid_mp, lambda x: 1 / (1 + _sympy().exp(-x)),
        lambda o, x, ans: (ans * o.sigmoid(-x),), syntax="sigmoid",
        cx=_sigmoid_cx, sample=((-8, 8),),
        doc="1/(1+exp(-x)), evaluated without overflow"),
-    _P("softplus", 1, _softplus, _softplus_mp, lambda x: sympy.log(1 + sympy.exp(x)),
+    _P("softplus", 1, _softplus, _softplus_mp, lambda x: _sympy().log(1 + _sympy().exp(x)),
        lambda o, x, ans: (o.sigmoid(x),), syntax="softplus",
        cx=_softplus_cx, sample=((-8, 8),),
        doc="log(1+exp(x)), evaluated without overflow"),
     # relu'(x) = relu(sign(x)): 1 for x > 0, 0 for x <= 0 (the subgradient JAX picks)
-    _P("relu", 1, lambda x: np.maximum(x, 0.0), lambda x: max(x, 0), lambda x: sympy.Max(0, x),
+    _P("relu", 1, lambda x: np.maximum(x, 0.0), lambda x: max(x, 0), lambda x: _sympy().Max(0, x),
        lambda o, x, ans: (o.relu(o.sign(x)),), syntax="relu",
        kink=_at_zero("relu is not differentiable at 0"),
        domain_note="all reals (not differentiable at 0)"),
     # two-argument functions ----------------------------------------------------
-    _P("log_base", 2, lambda x, b: np.log(x) / np.log(b), lambda x, b: mpmath.log(x) / mpmath.log(b),
-       lambda x, b: sympy.log(x) / sympy.log(b),
+    _P("log_base", 2, lambda x, b: np.log(x) / np.log(b), lambda x, b: _mpmath().log(x) / _mpmath().log(b),
+       lambda x, b: _sympy().log(x) / _sympy().log(b),
        lambda o, x, b, ans: (1.0 / (x * o.log(b)), -ans / (b * o.log(b))),
        syntax="log", cx=lambda z, b: np.log(z) / np.log(b), domain=_log_base_domain,
        domain_note="x > 0, base > 0, base != 1", sample=((0.1, 5), (1.5, 5)),
        doc="log(x, base)"),
-    _P("atan2", 2, np.arctan2, mpmath.atan2, sympy.atan2,
+    _P("atan2", 2, np.arctan2, _mp("atan2"), _sp("atan2"),
        lambda o, y, x, ans: (x / (x * x + y * y), -y / (x * x + y * y)), syntax="atan2",
        domain=_atan2_domain, kink=_atan2_kink,
        domain_note="(y, x) != (0, 0) (jumps on the negative x axis)",
        sample=((0.2, 3), (-3, 3)), doc="atan2(y, x)"),
-    _P("hypot", 2, np.hypot, mpmath.hypot, lambda a, b: _cf.hypot(a, b),
+    _P("hypot", 2, np.hypot, _mp("hypot"), _cf("hypot"),
        lambda o, a, b, ans: (a / ans, b / ans), syntax="hypot", kink=_hypot_kink,
        domain_note="all reals (not differentiable at (0, 0))",
        sample=((-3, 3), (-3, 3))),
     # d max(a,b)/da = (1 + sign(a-b))/2: 1, 0, or 1/2 at a tie (a subgradient)
-    _P("max", 2, np.maximum, lambda a, b: max(a, b), sympy.Max,
+    _P("max", 2, np.maximum, lambda a, b: max(a, b), _sp("Max"),
        lambda o, a, b, ans: (0.5 * (1.0 + o.sign(a - b)), 0.5 * (1.0 - o.sign(a - b))),
        syntax="max", kink=_tie("max"), domain_note="all reals (not differentiable at a tie)",
        sample=((-3, 3), (-3, 3))),
-    _P("min", 2, np.minimum, lambda a, b: min(a, b), sympy.Min,
+    _P("min", 2, np.minimum, lambda a, b: min(a, b), _sp("Min"),
        lambda o, a, b, ans: (0.5 * (1.0 - o.sign(a - b)), 0.5 * (1.0 + o.sign(a - b))),
        syntax="min", kink=_tie("min"), domain_note="all reals (not differentiable at a tie)",
        sample=((-3, 3), (-3, 3))),
@@ -390,18 +444,45 @@ FUNCTIONS: dict[tuple[str, int], Primitive] = {
 FUNCTION_NAMES: frozenset[str] = frozenset(name for name, _ in FUNCTIONS)
 
 CONSTANTS: dict[str, tuple[float, Any, Any]] = {
-    # name: (float value, mpmath value getter, sympy value)
-    "pi": (math.pi, lambda: +mpmath.pi, sympy.pi),
-    "e": (math.e, lambda: mpmath.e(), sympy.E),
+    # name: (float value, mpmath value getter, sympy value getter)
+    "pi": (math.pi, lambda: +_mpmath().pi, lambda: _sympy().pi),
+    "e": (math.e, lambda: _mpmath().e(), lambda: _sympy().E),
 }
 
 
-class FloatOps:
-    """The ops namespace for plain NumPy values: ``o.cos(x)`` is ``np.cos(x)``.
+class MissingForm(AttributeError):
+    """A primitive has no implementation in the column an ops namespace reads."""
+
+
+class TableOps:
+    """An ops namespace over one column of the table: ``o.cos`` is ``BY_NAME["cos"].<column>``.
 
     Besides the primitives, every ops namespace has ``value(v)``, the number
-    behind a value, for rules that guard a singular point (powi at n = 0).
+    behind a value, for rules that guard a singular point (powi at n = 0),
+    and ``constant(slot)``, a constant slot of a program (``program.sweep``)
+    in the namespace's value domain.
     """
+
+    column = ""
+    #: why a primitive may lack this column, for the error message
+    missing_because = ""
+
+    def __getattr__(self, name: str):
+        prim = BY_NAME.get(name)
+        if prim is None:
+            raise AttributeError(f"no primitive named {name!r}")
+        fn = getattr(prim, self.column)
+        if fn is None:
+            raise MissingForm(f"primitive {name!r} has no {self.column!r} implementation in the table"
+                              + (f" ({self.missing_because})" if self.missing_because else ""))
+        setattr(self, name, fn)
+        return fn
+
+
+class FloatOps(TableOps):
+    """Float64 NumPy values: ``o.cos(x)`` is ``np.cos(x)``."""
+
+    column = "np"
 
     @staticmethod
     def value(v):
@@ -409,19 +490,30 @@ class FloatOps:
 
     @staticmethod
     def constant(slot):
-        """A constant slot of a program (``program.sweep``) as a float64."""
         return np.float64(slot.value)
 
-    def __getattr__(self, name: str):
-        try:
-            fn = BY_NAME[name].np
-        except KeyError:
-            raise AttributeError(f"no primitive named {name!r}") from None
-        setattr(self, name, fn)
-        return fn
+
+class ComplexOps(TableOps):
+    """Complex values, for the complex step: ``o.cos(z)`` is the table's complex-safe form.
+
+    Only analytic primitives have one; the others (abs, sign, relu, max, ...)
+    raise ``MissingForm`` rather than run a real-only formula on complex input.
+    """
+
+    column = "cx"
+    missing_because = "it is not analytic, so the complex step cannot differentiate through it"
+
+    @staticmethod
+    def value(v):
+        return np.real(v)
+
+    @staticmethod
+    def constant(slot):
+        return np.complex128(slot.value)
 
 
 FLOAT_OPS = FloatOps()
+COMPLEX_OPS = ComplexOps()
 
 
 def arities(name: str) -> list[int]:

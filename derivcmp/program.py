@@ -3,9 +3,15 @@
 ``Program`` is what the numeric backends interpret: slot ``i`` is an input,
 a constant, or a primitive applied to earlier slots.  Identical subtrees
 share one slot (the AST nodes are hashable values), so ``exp(x)*exp(x)``
-evaluates ``exp(x)`` once.  When a value goes non-finite, ``diagnose`` names
-the first slot where it happened, the primitive and the column, so a status
-can say ``overflow in exp at column 3`` instead of a bare ``inf``.
+evaluates ``exp(x)`` once; building a program is linear in the tree's size.
+
+``sweep`` is the one interpreter: it evaluates a program in whatever value
+domain its ops namespace gives (``primitives.FLOAT_OPS``, ``COMPLEX_OPS``,
+mpmath, taped values, emitted code).  ``Program.evaluate_all`` is the float64
+sweep, ``Program.active`` a sweep over "depends on a wrt variable".  When a
+value goes non-finite, ``diagnose`` names the first slot where it happened,
+the primitive and the column, so a status can say ``overflow in exp at
+column 3`` instead of a bare ``inf``.
 
 Nothing here times, grades or reports.
 """
@@ -18,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .expr import Apply, Const, Expr, Num, Var, to_text, variables, walk
-from .primitives import BY_NAME, CONSTANTS, Primitive
+from .expr import Apply, Const, Expr, Num, Var, to_text
+from .primitives import BY_NAME, CONSTANTS, FLOAT_OPS, Primitive
 
 INPUT, CONST, OP = 0, 1, 2
 
@@ -50,30 +56,14 @@ class Program:
     def active(self, wrt: Sequence[str]) -> list[bool]:
         """Which slots depend on any of the ``wrt`` variables."""
         wanted = set(wrt)
-        act: list[bool] = []
-        for s in self.slots:
-            if s.kind == INPUT:
-                act.append(s.name in wanted)
-            elif s.kind == CONST:
-                act.append(False)
-            else:
-                act.append(any(act[a] for a in s.args))
-        return act
+        return sweep(self, _ACTIVITY, {n: n in wanted for n in self.names})
 
     def evaluate_all(self, point: Mapping[str, Any]) -> list[Any]:
-        """Every slot's value at ``point`` (floats or arrays), in order.
+        """Every slot's value at ``point`` (scalars become ``np.float64``, arrays
+        float arrays), in order.
 
         Floating-point events follow the caller's ``np.errstate``."""
-        vals: list[Any] = [None] * len(self.slots)
-        for i, s in enumerate(self.slots):
-            if s.kind == OP:
-                vals[i] = s.prim.np(*[vals[a] for a in s.args])
-            elif s.kind == INPUT:
-                vals[i] = np.float64(point[s.name]) if np.ndim(point[s.name]) == 0 \
-                    else np.asarray(point[s.name], dtype=float)
-            else:
-                vals[i] = np.float64(s.value)
-        return vals
+        return sweep(self, FLOAT_OPS, {n: _as_float64(point[n]) for n in self.names})
 
     def evaluate(self, point: Mapping[str, Any]) -> Any:
         return self.evaluate_all(point)[self.output]
@@ -119,14 +109,50 @@ def sweep(program: Program, ops: Any, inputs: Mapping[str, Any]) -> list[Any]:
     return vals
 
 
+def _as_float64(v: Any) -> Any:
+    return np.float64(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
+
+
+class _Activity:
+    """The ops namespace of ``Program.active``: a value is "depends on a wrt variable"."""
+
+    @staticmethod
+    def constant(slot: Slot) -> bool:
+        return False
+
+    @staticmethod
+    def _any(*args: bool) -> bool:
+        return any(args)
+
+    def __getattr__(self, name: str):
+        return self._any
+
+
+_ACTIVITY = _Activity()
+
+
 def compile_program(expr: Expr) -> Program:
+    """Flatten ``expr`` into slots, equal subtrees once; linear in its size.
+
+    A subtree equal to one already placed is looked up once, at its root,
+    and not walked again, so repeated subtrees cost one comparison each.
+    """
     index: dict[Expr, int] = {}
     slots: list[Slot] = []
-    for node in walk(expr):
-        if node in index:
-            continue
+    names: dict[str, None] = {}
+    stack: list[tuple[Expr, bool]] = [(expr, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if not expanded:
+            if node in index:
+                continue
+            if isinstance(node, Apply):
+                stack.append((node, True))
+                stack.extend((a, False) for a in reversed(node.args))
+                continue
         if isinstance(node, Var):
             slot = Slot(INPUT, node, name=node.name)
+            names[node.name] = None
         elif isinstance(node, Num):
             slot = Slot(CONST, node, value=node.value)
         elif isinstance(node, Const):
@@ -135,7 +161,7 @@ def compile_program(expr: Expr) -> Program:
             slot = Slot(OP, node, BY_NAME[node.op], tuple(index[a] for a in node.args))
         index[node] = len(slots)
         slots.append(slot)
-    return Program(expr, tuple(variables(expr)), tuple(slots), index[expr])
+    return Program(expr, tuple(names), tuple(slots), index[expr])
 
 
 def describe(node: Expr, limit: int = 40) -> str:

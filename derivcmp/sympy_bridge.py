@@ -27,8 +27,12 @@ def to_sympy(expr: Expr, rename: Mapping[str, str] | None = None) -> sympy.Expr:
 
     ``rename`` maps variable names to the symbol names to use (the symbolic
     backend uses ``_x0, _x1, ...`` so generated code never contains user text).
+    A chain of ``+``/``-`` (of ``*``/``/``) becomes one n-ary ``Add`` (``Mul``):
+    built pairwise, a left-deep sum of n terms re-flattens every partial sum,
+    O(n^2); sympy flattens and sorts the n-ary form once, O(n log n).
     """
     done: dict[Expr, sympy.Expr] = {}
+    heads = _chain_heads(expr)
     for node in walk(expr):
         if node in done:
             continue
@@ -38,13 +42,57 @@ def to_sympy(expr: Expr, rename: Mapping[str, str] | None = None) -> sympy.Expr:
             frac = Fraction(node.text)
             done[node] = sympy.Rational(frac.numerator, frac.denominator)
         elif isinstance(node, Const):
-            done[node] = CONSTANTS[node.name][2]
+            done[node] = CONSTANTS[node.name][2]()
         elif isinstance(node, Var):
             done[node] = symbol(rename[node.name] if rename else node.name)
+        elif node.op in _CHAIN:
+            if id(node) in heads:
+                done[node] = _chain(node, done)
+            # else: an inner link of a chain, converted with its head
         else:
             assert isinstance(node, Apply)
             done[node] = BY_NAME[node.op].sp(*[done[a] for a in node.args])
     return done[expr]
+
+
+#: chain operators: op -> (the chain it belongs to, whether its right operand is inverted)
+_CHAIN = {"add": ("add", False), "sub": ("add", True), "mul": ("mul", False), "div": ("mul", True)}
+
+
+def _kind(node: Expr) -> str | None:
+    link = _CHAIN.get(node.op) if isinstance(node, Apply) else None
+    return link[0] if link else None
+
+
+def _chain_heads(expr: Expr) -> set[int]:
+    """The chain nodes whose parent is not a link of the same chain (by ``id``)."""
+    heads = {id(expr)} if _kind(expr) else set()
+    for node in walk(expr):
+        if isinstance(node, Apply):
+            kind = _kind(node)
+            heads.update(id(a) for a in node.args if _kind(a) and _kind(a) != kind)
+    return heads
+
+
+def _chain(top: Apply, done: dict) -> sympy.Expr:
+    """``a - b + c`` as ``Add(a, -b, c)``, ``a/b*c`` as ``Mul(a, 1/b, c)``; no recursion.
+
+    The operands are converted already (``walk`` visits children first); the
+    inner links are walked through here, unless an equal one was converted."""
+    kind = _kind(top)
+    items: list[sympy.Expr] = []
+    stack: list[tuple[Expr, bool]] = [(top, False)]
+    while stack:
+        node, inverted = stack.pop()
+        if _kind(node) == kind and (node is top or node not in done):
+            link = _CHAIN[node.op]
+            left, right = node.args
+            stack.append((right, inverted != link[1]))
+            stack.append((left, inverted))
+            continue
+        value = done[node]
+        items.append((-value if kind == "add" else sympy.Pow(value, -1)) if inverted else value)
+    return sympy.Add(*items) if kind == "add" else sympy.Mul(*items)
 
 
 def without_dirac(expr: sympy.Expr) -> sympy.Expr:

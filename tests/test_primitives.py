@@ -7,8 +7,9 @@ its own ``sample`` ranges, so adding a primitive adds its tests.
 * ``np`` against mpmath at 30 digits;
 * the ``partials`` rule (with ``FLOAT_OPS``) against sympy's own derivative of
   the ``sp`` form, evaluated at the exact binary value of each point;
-* the complex form ``cx``: real on real inputs and, by complex step, the same
-  derivative as sympy's;
+* the complex form ``cx`` (through ``COMPLEX_OPS``): the NumPy value on real
+  inputs and, by complex step, the same derivative as sympy's; a primitive
+  without one is refused by name;
 * stability of sigmoid/softplus/tanh at large |x|, domain and kink predicates,
   and the ``derivcmp functions`` listing.
 """
@@ -27,11 +28,12 @@ import sympy
 from click.testing import CliRunner
 
 from derivcmp import primitives as P
-from derivcmp.primitives import BY_NAME, FLOAT_OPS, FUNCTIONS, PRIMITIVES
+from derivcmp.primitives import BY_NAME, COMPLEX_OPS, FLOAT_OPS, FUNCTIONS, PRIMITIVES
 
 N_POINTS = 20
 NAMES = [p.name for p in PRIMITIVES]
 WITH_CX = [p.name for p in PRIMITIVES if p.cx is not None]
+WITHOUT_CX = [p.name for p in PRIMITIVES if p.cx is None]
 
 # Underflow to 0 is the correctly rounded answer for e.g. sigmoid(-800) and
 # is what numpy does silently by default; every other floating-point event is
@@ -221,11 +223,11 @@ def test_powi_rule_with_negative_base():
 
 @pytest.mark.parametrize("name", WITH_CX)
 def test_complex_form_agrees_on_real_inputs(name):
-    prim = BY_NAME[name]
+    # read through the ops namespaces the evaluator uses (program.sweep)
     for pt in points(name):
         with np.errstate(**STRICT):
-            real = prim.np(*[np.float64(v) for v in pt])
-            cplx = prim.cx(*[complex(v) for v in pt])
+            real = getattr(FLOAT_OPS, name)(*[np.float64(v) for v in pt])
+            cplx = getattr(COMPLEX_OPS, name)(*[complex(v) for v in pt])
         assert abs(cplx.imag) <= 1e-15 * max(1.0, abs(real)), (pt, cplx)
         assert close(float(cplx.real), real, 1e-14), (pt, cplx, real)
 
@@ -247,6 +249,21 @@ def test_complex_step_gives_the_sympy_derivative(name):
                 assert abs(got) <= 1e-15, (pt, i, got)
             else:
                 assert close(float(got), w, 1e-12), (pt, i, got, w)
+
+
+@pytest.mark.parametrize("name", WITHOUT_CX)
+def test_complex_ops_refuse_a_primitive_without_a_complex_form(name):
+    # not analytic: running the real formula on complex input would be silently wrong
+    with pytest.raises(P.MissingForm, match=rf"'{name}' has no 'cx' .*not analytic"):
+        getattr(COMPLEX_OPS, name)
+    assert not hasattr(COMPLEX_OPS, name)
+
+
+@pytest.mark.parametrize("ops", [FLOAT_OPS, COMPLEX_OPS])
+def test_ops_namespaces_refuse_unknown_names(ops):
+    with pytest.raises(AttributeError, match="no primitive named 'sinn'") as err:
+        ops.sinn  # noqa: B018 - the lookup is what is tested
+    assert not isinstance(err.value, P.MissingForm)
 
 
 TINY_CX = [n for n in ("log1p", "expm1", "sin", "sinh", "tan", "tanh", "asin", "asinh", "atan", "atanh",

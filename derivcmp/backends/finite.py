@@ -13,7 +13,6 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-import sympy
 
 from ..problem import Problem
 from ..program import compile_program, diagnose
@@ -32,6 +31,7 @@ def step(x: float, order: int) -> float:
 @cache
 def central_weights(order: int) -> tuple[tuple[int, float], ...]:
     """(offset, weight) pairs of the narrowest central stencil for ``order``."""
+    import sympy  # here, not at module level: listing the methods must not import sympy
     p = (order + 1) // 2
     offsets = list(range(-p, p + 1))
     weights = sympy.finite_diff_weights(order, offsets, 0)[order][-1]

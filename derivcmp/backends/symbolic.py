@@ -10,9 +10,7 @@ behaviour are part of what this method is being compared on.
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
-from .. import sympy_bridge
 from ..expr import variables
 from ..primitives import BY_NAME
 from ..problem import Problem
@@ -33,6 +31,9 @@ class Symbolic(Method):
     convention = "sympy's formula evaluated at the point: sign(0) = 0, Heaviside(0) = 1/2"
 
     def prepare(self, problem: Problem) -> Prepared:
+        import sympy  # here, not at module level: listing the methods must not import sympy
+
+        from .. import sympy_bridge
         # the reference may have differentiated the same tree in this process:
         # start from a cold cache so the setup time is this method's own
         sympy.core.cache.clear_cache()
@@ -73,6 +74,7 @@ def _first_bad_node(deriv, args, values, limit: int = 300) -> str | None:
     evaluated bottom-up, so the reason can say ``overflow in exp(1000*x)``
     rather than only which floating-point flag was raised.
     """
+    import sympy
     seen: dict = {a: complex(float(v)) for a, v in zip(args, values)}
     for top in (deriv if isinstance(deriv, list) else [deriv]):
         for row in (top if isinstance(top, list) else [top]):
