@@ -7,7 +7,9 @@ checks that before compiling:
 
 * only the node types straight-line arithmetic needs (function definition,
   assignment, return, names, calls of names, numbers, arithmetic operators,
-  tuples and lists, conditional expressions, comparisons);
+  tuples and lists, conditional expressions, comparisons), plus ``if`` and
+  ``try``/``except`` for the fast path's switch and fallback
+  (``except`` of a namespace name only, never ``as``, no ``finally``);
 * every name is one of ours: generated locals match ``[a-z]+[0-9]*`` or
   ``_[a-z0-9_]*`` and callees are keys of the namespace we pass in;
 * every constant is an int, float or bool -- there are no strings at all,
@@ -31,8 +33,8 @@ _LOCAL = re.compile(r"(?:[a-z]+[0-9]*|_[a-z0-9_]*)\Z")
 _ALLOWED = (
     ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.AugAssign, ast.Return,
     ast.Name, ast.Load, ast.Store, ast.Call, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Tuple,
-    ast.List, ast.IfExp, ast.Compare, ast.Expr,
-    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd,
+    ast.List, ast.IfExp, ast.Compare, ast.Expr, ast.If, ast.Try, ast.ExceptHandler,
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Not,
     ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq,
 )
 
@@ -70,6 +72,12 @@ def audit(tree: ast.AST, namespace: Mapping[str, Any]) -> None:
         elif isinstance(node, ast.FunctionDef):
             if not _LOCAL.match(node.name) or node.decorator_list or node.returns:
                 raise UnsafeTree(f"function {node.name!r} is not a plain generated function")
+        elif isinstance(node, ast.Try):
+            if node.finalbody or node.orelse:
+                raise UnsafeTree("try in generated code has only a body and except clauses")
+        elif isinstance(node, ast.ExceptHandler):
+            if node.name is not None or not (isinstance(node.type, ast.Name) and node.type.id in namespace):
+                raise UnsafeTree("except in generated code names a namespace entry, without 'as'")
         elif isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in namespace or node.keywords:
                 raise UnsafeTree("a call must name a function of the namespace, without keywords")
