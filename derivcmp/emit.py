@@ -197,14 +197,42 @@ class Emitter:
                 return b if ca == 1.0 else a
             if ca == -1.0 or cb == -1.0:
                 return self.apply("neg", (b if ca == -1.0 else a,))
+            if (ca is None) != (cb is None):
+                return self._scale(ca if ca is not None else cb, b if ca is not None else a)
             return None
         if name == "div":
             return a if cb == 1.0 else self.number(0.0) if zero and ca == 0.0 else None
         if name == "neg":
             p = self.prims[a.i]
-            return self.handles[self.args[a.i][0]] if p is not None and p.name == "neg" else None
+            if p is not None and p.name == "neg":
+                return self.handles[self.args[a.i][0]]
+            inner = self._scaled(a)
+            return self.apply("mul", (-inner[0], inner[1])) if inner else None
         if name in ("powi", "pow"):
             return a if cb == 1.0 else self.number(1.0) if cb == 0.0 else None
+        return None
+
+    def _scaled(self, x: Code) -> tuple[float, Code] | None:
+        """(c, y) if ``x`` is the plain product ``c * y`` of a literal and a value."""
+        if self.exprs[x.i].__class__ is not ast.BinOp or self.prims[x.i].name != "mul":
+            return None
+        u, v = (self.handles[j] for j in self.args[x.i])
+        if (u.const is None) == (v.const is None):
+            return None
+        return (u.const, v) if u.const is not None else (v.const, u)
+
+    def _scale(self, c: float, x: Code) -> Code | None:
+        """``c * x`` with the sign or a power-of-two factor moved into the literal
+        where that is exact: ``c * -y = -c * y``; ``c * (d * y) = (c d) * y`` if c
+        or d is a power of two (adjoint code only: ``d * y`` may overflow where
+        ``(c d) * y`` does not)."""
+        p = self.prims[x.i]
+        if p is not None and p.name == "neg":
+            return self.apply("mul", (-c, self.handles[self.args[x.i][0]]))
+        inner = self._scaled(x) if self.strong_zero else None
+        if inner is not None and (abs(math.frexp(c)[0]) == 0.5 or abs(math.frexp(inner[0])[0]) == 0.5) \
+                and math.isfinite(c * inner[0]) and c * inner[0] != 0.0:
+            return self.apply("mul", (c * inner[0], inner[1]))
         return None
 
     def chain(self, a: Code, p: Code) -> Code:
