@@ -4,7 +4,8 @@
 
 Every comparison times its contenders *interleaved*: each round runs one
 batch of each (order rotated), batches sized to ~5 ms by autorange, and the
-per-call figure is the median over rounds.  The machine's load
+per-call figure is the median over rounds, in thread CPU time
+(``time.thread_time``: wall time on a busy machine counts other processes).  The machine's load
 (/proc/loadavg) is recorded before and after: on a busy 2-core machine
 absolute times move, ratios much less.  Prints Markdown.
 
@@ -47,10 +48,13 @@ def load() -> str:
 
 
 def _batch(fn: Callable, args: tuple, number: int) -> float:
-    start = time.perf_counter()
+    # CPU time of this thread, not wall time: on a shared machine (load average
+    # above the core count) wall time counts other processes' time slices, more
+    # of them the longer a batch runs, and distorts even interleaved ratios
+    start = time.thread_time()
     for _ in range(number):
         fn(*args)
-    return time.perf_counter() - start
+    return time.thread_time() - start
 
 
 def _number(fn: Callable, args: tuple, target: float) -> int:
@@ -135,19 +139,29 @@ def scalar_graph(n: int) -> Problem:
     return Problem(_balanced_sum(terms), tuple(f"x{i}" for i in range(n)), point, 1, f"scalar graph n={n}")
 
 
-def autograd_contenders(problem: Problem):
+def hand_graph(xs):
+    """The scalar graph as a plain Python loop: the floor for any evaluation of f."""
+    total = 0.0
+    for i in range(len(xs) - 1):
+        total += math.sin(xs[i]) * math.exp(xs[i + 1]) + xs[i] * xs[i]
+    return total + xs[-1] * xs[-1]
+
+
+def autograd_grad(kind: str):
+    """autograd's grad of the sigmoid (d/dw) or of the scalar graph; None if not installed."""
     if importlib.util.find_spec("autograd") is None:
         return None
     import autograd
     import autograd.numpy as anp
+    if kind == "sigmoid":
+        return autograd.grad(lambda w, x: 1 / (1 + anp.exp(-w * x)))
 
     def f(xs):
         total = 0.0
         for i in range(len(xs) - 1):
             total = total + anp.sin(xs[i]) * anp.exp(xs[i + 1]) + xs[i] ** 2
         return total + xs[-1] ** 2
-    g = autograd.grad(f)
-    return g
+    return autograd.grad(f)
 
 
 def main() -> None:
@@ -157,6 +171,7 @@ def main() -> None:
     opts = ap.parse_args()
     rounds = 5 if opts.quick else opts.rounds
     sizes = (10, 100, 1000) if opts.quick else (10, 100, 1000, 10000)
+    t0 = time.perf_counter()
     start_load = load()
     rows: list[tuple[str, str, str, str]] = []
 
@@ -168,10 +183,14 @@ def main() -> None:
     rev = prepared("ad-reverse", sig)
     from derivcmp.backends.codegen_ad import generate
     dsig = generate(compile_program(sig.expr), ("w",), 1)[0].fn
-    t = interleaved({"f": (f, (2.0, 3.0)), "hand f": (hand_sigmoid, (2.0, 3.0)),
-                     "fd": (fd.evaluate, (sig.point,)), "textbook": (textbook_central, (sig.point,)),
-                     "gen": (dsig, (2.0, 3.0)), "gen eval": (gen.evaluate, (sig.point,)),
-                     "hand d": (hand_sigmoid_dw, (2.0, 3.0)), "rev": (rev.evaluate, (sig.point,))}, rounds)
+    contenders = {"f": (f, (2.0, 3.0)), "hand f": (hand_sigmoid, (2.0, 3.0)),
+                  "fd": (fd.evaluate, (sig.point,)), "textbook": (textbook_central, (sig.point,)),
+                  "gen": (dsig, (2.0, 3.0)), "gen eval": (gen.evaluate, (sig.point,)),
+                  "hand d": (hand_sigmoid_dw, (2.0, 3.0)), "rev": (rev.evaluate, (sig.point,))}
+    ag = autograd_grad("sigmoid")
+    if ag is not None:
+        contenders["autograd"] = (ag, (2.0, 3.0))
+    t = interleaved(contenders, rounds)
     rows += [
         ("compiled f / hand-written f (sigmoid)", f"{t['f'] / t['hand f']:.2f}×", "≤ 2×",
          f"{us(t['f'])} vs {us(t['hand f'])}"),
@@ -181,7 +200,10 @@ def main() -> None:
          "≤ 2×", f"{us(t['gen'])} vs {us(t['hand d'])}"),
         ("ad-codegen evaluate(point) / hand-written d/dw", f"{t['gen eval'] / t['hand d']:.2f}×", "",
          f"{us(t['gen eval'])} (the point dict lookup included)"),
-        ("ad-reverse per call (sigmoid)", us(t["rev"]), "≤ 5 µs", f"{t['rev'] / t['hand d']:.0f}× hand-written"),
+        ("ad-reverse per call (sigmoid)", us(t["rev"]), "≤ 5 µs",
+         f"{t['rev'] / t['hand d']:.0f}× hand-written d/dw"
+         + (f"; autograd {us(t['autograd'])} ({t['autograd'] / t['rev']:.1f}× ad-reverse)" if ag else "")),
+        ("machine speed: hand-written f (the issue measured 0.076 µs)", us(t["hand f"]), "", ""),
     ]
 
     for label, order, hand in (("gradient", 1, hand_rosenbrock_grad), ("Hessian", 2, hand_rosenbrock_hessian)):
@@ -204,18 +226,19 @@ def main() -> None:
         problem = scalar_graph(n)
         program = compile_program(problem.expr)
         names = list(program.names)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         cf = program.function(names).fn
-        t_compile_f = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t_compile_f = time.thread_time() - t0
+        t0 = time.thread_time()
         r = prepared("ad-reverse", problem)
-        t_setup_rev = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t_setup_rev = time.thread_time() - t0
+        t0 = time.thread_time()
         g = prepared("ad-codegen", problem)
-        t_setup_gen = time.perf_counter() - t0
+        t_setup_gen = time.thread_time() - t0
         args = tuple(problem.point[k] for k in names)
-        contenders = {"f": (cf, args), "rev": (r.evaluate, (problem.point,)), "gen": (g.evaluate, (problem.point,))}
-        ag = autograd_contenders(problem)
+        contenders = {"f": (cf, args), "rev": (r.evaluate, (problem.point,)), "gen": (g.evaluate, (problem.point,)),
+                      "loop": (hand_graph, (list(args),))}
+        ag = autograd_grad("graph")
         if ag is not None and n <= 1000:
             contenders["autograd"] = (ag, ([problem.point[k] for k in names],))
         t = interleaved(contenders, max(3, rounds // 3), target=0.02)
@@ -230,21 +253,24 @@ def main() -> None:
         fd_rows.append((n, t))
 
     end_load = load()
+    wall = time.perf_counter() - t0
     print("## engine (issue 7)\n")
     print(f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}; "
           f"load average {start_load} before, {end_load} after.  Interleaved batches, median of "
-          f"{rounds} rounds (scalar graph: {max(3, rounds // 3)}).\n")
+          f"{rounds} rounds (scalar graph: {max(3, rounds // 3)}), thread CPU time.\n")
     print("| comparison | measured | target | absolute |")
     print("|---|---:|---:|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print("\nScalar graph f = Σ sin(x_i)·exp(x_{i+1}) + x_i², gradient in all n variables:\n")
     peer = any("autograd" in t for _, _, t, *_ in graph_rows)
-    print("| n | tape entries | compiled f | ad-reverse | per tape entry (target ≤ 0.5 µs) | ad-codegen "
-          "| ad-codegen / f (target ≤ 4×) | setup: f, ad-reverse, ad-codegen |" + (" autograd |" if peer else ""))
-    print("|---:|---:|---:|---:|---:|---:|---:|---|" + ("---:|" if peer else ""))
+    print("| n | tape entries | plain Python loop | compiled f | ad-reverse | per tape entry (target ≤ 0.5 µs) "
+          "| ad-codegen | ad-codegen / f (target ≤ 4×) | setup (CPU): f, ad-reverse, ad-codegen |"
+          + (" autograd |" if peer else ""))
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|" + ("---:|" if peer else ""))
     for n, tape, t, cf_s, rev_s, gen_s in graph_rows:
-        cells = [str(n), str(tape), us(t["f"]), us(t["rev"]), f"{t['rev'] / tape * 1e6:.3f} µs", us(t["gen"]),
+        cells = [str(n), str(tape), us(t["loop"]), us(t["f"]), us(t["rev"]), f"{t['rev'] / tape * 1e6:.3f} µs",
+                 us(t["gen"]),
                  f"{t['gen'] / t['f']:.2f}×", f"{us(cf_s)}, {us(rev_s)}, {us(gen_s)}"]
         if peer:
             cells.append(us(t["autograd"]) if "autograd" in t else "—")
@@ -256,6 +282,7 @@ def main() -> None:
     print("|---:|---:|---:|")
     for n, t in fd_rows:
         print(f"| {n} | {us(t)} | {t / n ** 2 * 1e9:.3g} ns |")
+    print(f"\n(benchmark wall time {wall:.0f} s)")
 
 
 if __name__ == "__main__":

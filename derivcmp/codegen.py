@@ -26,6 +26,7 @@ import ast
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 _LOCAL = re.compile(r"(?:[a-z]+[0-9]*|_[a-z0-9_]*)\Z")
@@ -45,19 +46,32 @@ class UnsafeTree(ValueError):
 
 @dataclass(frozen=True)
 class Generated:
-    """A compiled function with the source it came from."""
+    """A compiled function with the tree it came from (``source``: its text, made on demand)."""
 
     fn: Callable[..., Any]
-    source: str
+    tree: ast.Module
     name: str
+
+    @cached_property
+    def source(self) -> str:
+        return ast.unparse(self.tree)
 
     def __call__(self, *args):
         return self.fn(*args)
 
 
-def audit(tree: ast.AST, namespace: Mapping[str, Any]) -> None:
-    """Raise ``UnsafeTree`` unless ``tree`` is straight-line code over our own names."""
+_POSITION = (("lineno", 1), ("col_offset", 0), ("end_lineno", 1), ("end_col_offset", 0))
+
+
+def audit(tree: ast.AST, namespace: Mapping[str, Any], locate: bool = False) -> None:
+    """Raise ``UnsafeTree`` unless ``tree`` is straight-line code over our own names.
+
+    With ``locate``, the same walk gives every node that lacks one a source
+    position (what ``ast.fix_missing_locations`` does, in a second walk)."""
     for node in ast.walk(tree):
+        if locate and "lineno" in node._attributes and getattr(node, "lineno", None) is None:
+            for attr, value in _POSITION:
+                setattr(node, attr, value)
         if not isinstance(node, _ALLOWED):
             raise UnsafeTree(f"node type {type(node).__name__} is not allowed in generated code")
         if isinstance(node, ast.Constant):
@@ -86,13 +100,12 @@ def audit(tree: ast.AST, namespace: Mapping[str, Any]) -> None:
 def build(function: ast.FunctionDef, namespace: Mapping[str, Any]) -> Generated:
     """Audit and compile one generated function definition; return it with its source."""
     module = ast.Module(body=[function], type_ignores=[])
-    ast.fix_missing_locations(module)
-    audit(module, namespace)
+    audit(module, namespace, locate=True)
     scope: dict[str, Any] = dict(namespace)
     scope["__builtins__"] = {}
     code = compile(module, filename=f"<derivcmp generated {function.name}>", mode="exec")
     exec(code, scope)  # noqa: S102 - audited above: our own names and numbers only
-    return Generated(scope[function.name], ast.unparse(module), function.name)
+    return Generated(scope[function.name], module, function.name)
 
 
 # --- small constructors, so generators read as code ----------------------------------
