@@ -7,7 +7,9 @@ checks that before compiling:
 
 * only the node types straight-line arithmetic needs (function definition,
   assignment, return, names, calls of names, numbers, arithmetic operators,
-  tuples and lists, conditional expressions, comparisons);
+  tuples and lists, conditional expressions, comparisons), plus ``if`` and
+  ``try``/``except`` for the fast path's switch and fallback
+  (``except`` of a namespace name only, never ``as``, no ``finally``);
 * every name is one of ours: generated locals match ``[a-z]+[0-9]*`` or
   ``_[a-z0-9_]*`` and callees are keys of the namespace we pass in;
 * every constant is an int, float or bool -- there are no strings at all,
@@ -24,6 +26,7 @@ import ast
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 _LOCAL = re.compile(r"(?:[a-z]+[0-9]*|_[a-z0-9_]*)\Z")
@@ -31,8 +34,8 @@ _LOCAL = re.compile(r"(?:[a-z]+[0-9]*|_[a-z0-9_]*)\Z")
 _ALLOWED = (
     ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.AugAssign, ast.Return,
     ast.Name, ast.Load, ast.Store, ast.Call, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Tuple,
-    ast.List, ast.IfExp, ast.Compare, ast.Expr,
-    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd,
+    ast.List, ast.IfExp, ast.Compare, ast.Expr, ast.If, ast.Try, ast.ExceptHandler,
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Not,
     ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq,
 )
 
@@ -43,19 +46,32 @@ class UnsafeTree(ValueError):
 
 @dataclass(frozen=True)
 class Generated:
-    """A compiled function with the source it came from."""
+    """A compiled function with the tree it came from (``source``: its text, made on demand)."""
 
     fn: Callable[..., Any]
-    source: str
+    tree: ast.Module
     name: str
+
+    @cached_property
+    def source(self) -> str:
+        return ast.unparse(self.tree)
 
     def __call__(self, *args):
         return self.fn(*args)
 
 
-def audit(tree: ast.AST, namespace: Mapping[str, Any]) -> None:
-    """Raise ``UnsafeTree`` unless ``tree`` is straight-line code over our own names."""
+_POSITION = (("lineno", 1), ("col_offset", 0), ("end_lineno", 1), ("end_col_offset", 0))
+
+
+def audit(tree: ast.AST, namespace: Mapping[str, Any], locate: bool = False) -> None:
+    """Raise ``UnsafeTree`` unless ``tree`` is straight-line code over our own names.
+
+    With ``locate``, the same walk gives every node that lacks one a source
+    position (what ``ast.fix_missing_locations`` does, in a second walk)."""
     for node in ast.walk(tree):
+        if locate and "lineno" in node._attributes and getattr(node, "lineno", None) is None:
+            for attr, value in _POSITION:
+                setattr(node, attr, value)
         if not isinstance(node, _ALLOWED):
             raise UnsafeTree(f"node type {type(node).__name__} is not allowed in generated code")
         if isinstance(node, ast.Constant):
@@ -70,6 +86,12 @@ def audit(tree: ast.AST, namespace: Mapping[str, Any]) -> None:
         elif isinstance(node, ast.FunctionDef):
             if not _LOCAL.match(node.name) or node.decorator_list or node.returns:
                 raise UnsafeTree(f"function {node.name!r} is not a plain generated function")
+        elif isinstance(node, ast.Try):
+            if node.finalbody or node.orelse:
+                raise UnsafeTree("try in generated code has only a body and except clauses")
+        elif isinstance(node, ast.ExceptHandler):
+            if node.name is not None or not (isinstance(node.type, ast.Name) and node.type.id in namespace):
+                raise UnsafeTree("except in generated code names a namespace entry, without 'as'")
         elif isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in namespace or node.keywords:
                 raise UnsafeTree("a call must name a function of the namespace, without keywords")
@@ -78,13 +100,12 @@ def audit(tree: ast.AST, namespace: Mapping[str, Any]) -> None:
 def build(function: ast.FunctionDef, namespace: Mapping[str, Any]) -> Generated:
     """Audit and compile one generated function definition; return it with its source."""
     module = ast.Module(body=[function], type_ignores=[])
-    ast.fix_missing_locations(module)
-    audit(module, namespace)
+    audit(module, namespace, locate=True)
     scope: dict[str, Any] = dict(namespace)
     scope["__builtins__"] = {}
     code = compile(module, filename=f"<derivcmp generated {function.name}>", mode="exec")
     exec(code, scope)  # noqa: S102 - audited above: our own names and numbers only
-    return Generated(scope[function.name], ast.unparse(module), function.name)
+    return Generated(scope[function.name], module, function.name)
 
 
 # --- small constructors, so generators read as code ----------------------------------

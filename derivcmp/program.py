@@ -69,23 +69,11 @@ class Program:
         return self.evaluate_all(point)[self.output]
 
     def function(self, order: Sequence[str]):
-        """A plain callable ``f(*values)`` taking the variables in ``order``."""
-        slots = [(s.kind, s.prim.np if s.prim else None, s.args,
-                  order.index(s.name) if s.kind == INPUT else None,
-                  np.float64(s.value) if s.kind == CONST else None) for s in self.slots]
-        out = self.output
-
-        def f(*xs):
-            vals: list[Any] = [None] * len(slots)
-            for i, (kind, fn, args, pos, const) in enumerate(slots):
-                if kind == OP:
-                    vals[i] = fn(*[vals[a] for a in args])
-                elif kind == INPUT:
-                    vals[i] = xs[pos]
-                else:
-                    vals[i] = const
-            return vals[out]
-        return f
+        """The compiled program: a plain callable ``f(*values)`` of the variables in
+        ``order`` (``emit.compile_function``: straight-line code, a fast path on
+        Python floats, the NumPy path otherwise).  Its ``source`` is the code."""
+        from .emit import compile_function
+        return compile_function(self, order)
 
 
 def sweep(program: Program, ops: Any, inputs: Mapping[str, Any]) -> list[Any]:

@@ -172,11 +172,14 @@ def test_generated_code_goes_through_one_audited_function():
     "def f(x):\n    return exp(x, base=2)",
     "def f(Weird):\n    return Weird",
     "def f(x):\n    return lambda: x",
+    "def f(x):\n    try:\n        return x\n    finally:\n        return 1",
+    "def f(x):\n    try:\n        return x\n    except exp as err:\n        return err",
+    "def f(x):\n    try:\n        return x\n    except Exception:\n        return 1",
 ])
 def test_the_audit_refuses_anything_but_straight_line_arithmetic(bad):
     from derivcmp import codegen
     tree = ast.parse(bad).body[0]
-    with pytest.raises(codegen.UnsafeTree):
+    with pytest.raises(codegen.UnsafeTree, match="not|neither|must|only a body|names a namespace entry"):
         codegen.build(tree, {"exp": __import__("math").exp})
 
 
@@ -333,4 +336,25 @@ def test_runtime_trap_through_the_cli_and_a_batch(trap, tmp_path):
     res = CliRunner().invoke(main, ["check", str(suite), "--no-timing", "--timeout", "0", "-j", "1",
                                     "--format", "json"])
     assert res.exit_code == 0, res.output
+    assert trap == []
+
+
+def test_runtime_trap_sees_the_generated_code(trap, monkeypatch):
+    # the compiled f (fd-central) and ad-codegen's adjoint code go through
+    # codegen.build, whose compile/exec the trap wraps: prove they ran under it,
+    # from the user's expression, and carried none of the user's text
+    from derivcmp import codegen
+    built: list[str] = []
+    real_build = codegen.build
+
+    def recording_build(function, namespace):
+        g = real_build(function, namespace)
+        built.append(g.source)
+        return g
+    monkeypatch.setattr(codegen, "build", recording_build)
+    results = _run([(f"{U}^2*sin({USER_NUMBER}*{U}) + exp(-{U}*y)", None, f"{U}=1.5,y=2", 2)])
+    names = {r.name for r in results[0].results}
+    assert {"fd-central", "ad-codegen"} <= names
+    assert any(s.startswith("def f(") for s in built) and any(s.startswith("def d(") for s in built)
+    assert not any(U in s for s in built)
     assert trap == []

@@ -1,5 +1,7 @@
-"""Property: on random well-formed expressions, ad-reverse and symbolic agree
-with the 50-digit reference wherever it is finite and not near an overflow.
+"""Property: on random well-formed expressions, ad-reverse, ad-codegen and
+symbolic agree with the 50-digit reference wherever it is finite and not near
+an overflow, and so does the compiled f (``Program.function``) with the
+expression's own 50-digit value.
 
 Agreement means
 
@@ -22,6 +24,11 @@ Agreement means
   log(y) term is only absolutely accurate (y itself carries an eps error).
   ``error_scale`` is typically |reference| times 1..20 on non-cancelling
   cases, so a wrong rule (an O(1) relative error) still fails.
+* the compiled f is one float64 evaluation of the formula: its rounding error
+  is eps times the sizes of the intermediates times how much each is
+  amplified on the way out; ``1e-9 * max(|f|, largest intermediate)`` is far
+  above that for the operand sizes allowed here (< 1e100) yet catches a wrong
+  primitive, argument order or fallback (an O(1) error).
 * 1e-290 covers results at the bottom of float64's range (normal numbers end
   at 2.2e-308): 4 z^3 at z = 5.6e-178 is 7e-532, which every float method
   rounds to 0.  Relative accuracy there is impossible.
@@ -50,8 +57,8 @@ from strategies import NEEDS_SHAPER, error_scale, problems
 from derivcmp import backends
 from derivcmp.expr import to_text
 from derivcmp.problem import OK, Problem
-from derivcmp.program import OP, compile_program
-from derivcmp.reference import compute_reference
+from derivcmp.program import compile_program
+from derivcmp.reference import compute_reference, value_at
 
 BIG = 1e100
 RTOL = 1e-9
@@ -66,7 +73,7 @@ def test_every_restricted_primitive_has_a_shaper():
 @settings(max_examples=150, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(problems(max_depth=3, max_order=2))
-def test_ad_reverse_and_symbolic_agree_with_reference(case):
+def test_ad_reverse_ad_codegen_symbolic_and_compiled_f_agree_with_reference(case):
     expr, wrt, point, order = case
     note(f"{to_text(expr)}  wrt {wrt}  order {order}  at {point}")
     problem = Problem(expr, wrt, point, order, to_text(expr))
@@ -86,7 +93,16 @@ def test_ad_reverse_and_symbolic_agree_with_reference(case):
     tol = RTOL * max(ref_size, scale) + UNDERFLOW_FLOOR
     note(f"reference {ref.exact}, error scale {scale:.3g}, tolerance {tol:.3g}")
 
-    for method in ("ad-reverse", "symbolic"):
+    names = list(program.names)
+    f = program.function(names)(*[point[n] for n in names])
+    exact_f = value_at(expr, point)
+    largest = max(abs(float(v)) for v in values)
+    with mpmath.workdps(60):
+        f_err = abs(mpmath.mpf(float(f)) - exact_f)
+    assert f_err <= RTOL * max(abs(float(exact_f)), largest) + UNDERFLOW_FLOOR, \
+        f"compiled f: {f} vs {exact_f}: error {float(f_err):.3g}"
+
+    for method in ("ad-reverse", "ad-codegen", "symbolic"):
         out = backends.run(backends.registry()[method], problem, timing=False)
         assert out.status == OK, f"{method}: {out.status}: {out.message}"
         got = np.ravel(np.asarray(out.value, dtype=float))

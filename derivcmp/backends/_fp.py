@@ -7,7 +7,11 @@ import numpy as np
 
 def fp_events(evaluate, point, underflow: bool = False) -> list[str]:
     """The floating-point events (overflow, invalid value, divide by zero, and
-    underflow if asked) of one evaluation."""
+    underflow if asked) of one evaluation.
+
+    NumPy reports them; the scalar fast path (``scalar``) cannot (Python's
+    ``*`` overflows silently), so it is switched off here."""
+    from ..scalar import ieee_only
     seen: list[str] = []
 
     def record(kind, flag):
@@ -15,7 +19,7 @@ def fp_events(evaluate, point, underflow: bool = False) -> list[str]:
             seen.append(kind)
     old = np.seterrcall(record)
     try:
-        with np.errstate(all="call", under="call" if underflow else "ignore"):
+        with np.errstate(all="call", under="call" if underflow else "ignore"), ieee_only():
             try:
                 evaluate(point)
             except (ArithmeticError, ValueError):

@@ -50,7 +50,7 @@ class CentralDifference(Method):
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)
         names = list(program.names)
-        f = program.function(names)
+        f = program.function(names).fn
         wrt = problem.wrt
         pos = {n: names.index(n) if n in names else None for n in wrt}
         details: dict = {}

@@ -14,8 +14,9 @@ party AD library is involved.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from ..expr import Var
 from ..primitives import BY_NAME, FLOAT_OPS
 from ..problem import Problem
 from ..program import CONST, INPUT, Program, compile_program, describe, diagnose
+from ..scalar import FALLBACK, IEEE_MODE, SCALAR, SCALAR_OPS
 from . import Prepared
 from .base import Method
 
@@ -65,50 +67,78 @@ class Tape:
             return a.i
         return self.leaf(np.float64(a), False).i
 
-    def backward(self, out: int, first_bad: list | None = None) -> list[Any]:
-        """Plain float adjoints of every node with respect to node ``out``."""
-        vals, prims, args, active = self.vals, self.prims, self.args, self.active
-        track = first_bad is not None
-        adj: list[Any] = [0.0] * (out + 1)
-        adj[out] = 1.0
-        for i in range(out, -1, -1):
-            a = adj[i]
-            prim = prims[i]
-            if prim is None or not active[i] or (not a.any() if isinstance(a, np.ndarray) else a == 0.0):
-                continue
-            idx = args[i]
-            parts = prim.partials(FLOAT_OPS, *[vals[j] for j in idx], vals[i])
-            for j, p in zip(idx, parts):
-                if p is not None and active[j]:
-                    adj[j] = adj[j] + a * p
-                    if track and not first_bad and not np.all(np.isfinite(p)):
-                        first_bad.append(i)
-        return adj
+    def backward(self, out: int, first_bad: list | None = None, values: Sequence[Any] | None = None,
+                 ops: Any = FLOAT_OPS) -> list[Any]:
+        """Plain float adjoints of every node with respect to node ``out`` (0.0
+        where there is no path), from the tape's values or from ``values``
+        computed by ``ops`` (the scalar fast path)."""
+        adj = backward(self.prims, self.args, self.active, self.vals if values is None else values, out, 1.0,
+                       ops, _float_zero, first_bad)
+        return [0.0 if a is None else a for a in adj]
 
-    def gradient(self, out: int, leaves: Sequence[int | None]) -> list[Any]:
+    def gradient(self, out: int, leaves: Sequence[int | None], values: Sequence[Any] | None = None,
+                 ops: Any = FLOAT_OPS) -> list[Any]:
         """d(node ``out``)/d(each leaf), 0 for a leaf that is None (not in the expression)."""
-        adj = self.backward(out)
+        adj = self.backward(out, None, values, ops)
         return [adj[i] if i is not None and i < len(adj) else 0.0 for i in leaves]
 
     def backward_taped(self, out: TVal) -> list[TVal | None]:
         """Adjoints recorded on this tape, so they can be differentiated again."""
         n = out.i + 1
-        ops = TapeOps(self)
-        adj: list[TVal | None] = [None] * n
-        adj[out.i] = self.leaf(np.float64(1.0), False)
-        for i in range(n - 1, -1, -1):
-            a = adj[i]
-            prim = self.prims[i]
-            if a is None or prim is None or not self.active[i]:
+        handles = [TVal(self, j) for j in range(n)]
+        return backward(self.prims, self.args, self.active, handles, out.i, self.leaf(np.float64(1.0), False),
+                        TapeOps(self))
+
+
+def _float_zero(a: Any) -> bool:
+    return not a.any() if isinstance(a, np.ndarray) else a == 0.0
+
+
+def backward(prims: Sequence[Any], args: Sequence[tuple[int, ...]], active: Sequence[bool],
+             handles: Sequence[Any], out: int, seed: Any, ops: Any, zero=None,
+             first_bad: list | None = None, times=None) -> list[Any]:
+    """The one backward sweep: adjoints of every node of a tape with respect to node
+    ``out`` (None where there is no path), by the primitive table's rules.
+
+    The same loop runs on floats (``ops`` evaluates: the tape's answer), on
+    taped values (``TapeOps``: reverse over reverse) and on emitted code
+    (``emit.Emitter``: ``ad-codegen``'s adjoint code); ``handles[i]`` is node
+    ``i``'s value in that domain.  ``zero(a)`` says an adjoint contributes
+    nothing (skipped, as a strong zero); ``first_bad`` collects the first node
+    with a non-finite partial (diagnostics only); ``times(a, p)``, if given,
+    forms the chain-rule product (emitted code skips a zero adjoint there, as
+    this loop does at ``zero``).
+    """
+    adj: list[Any] = [None] * (out + 1)
+    adj[out] = seed
+    track = first_bad is not None
+    for i in range(out, -1, -1):
+        a = adj[i]
+        if a is None or not active[i]:
+            continue
+        prim = prims[i]
+        if prim is None:
+            continue
+        if a.__class__ is float:            # the fast path, without a call per node
+            if a == 0.0:
                 continue
-            idx = self.args[i]
-            parts = prim.partials(ops, *[TVal(self, j) for j in idx], TVal(self, i))
-            for j, p in zip(idx, parts):
-                if p is None or not self.active[j]:
-                    continue
-                term = a * p
-                adj[j] = term if adj[j] is None else adj[j] + term
-        return adj
+        elif zero is not None and zero(a):
+            continue
+        idx = args[i]
+        if len(idx) == 1:
+            parts = prim.partials(ops, handles[idx[0]], handles[i])
+        elif len(idx) == 2:
+            parts = prim.partials(ops, handles[idx[0]], handles[idx[1]], handles[i])
+        else:
+            parts = prim.partials(ops, *[handles[j] for j in idx], handles[i])
+        for j, p in zip(idx, parts):
+            if p is None or not active[j]:
+                continue
+            t = a * p if times is None else times(a, p)
+            adj[j] = t if adj[j] is None else adj[j] + t
+            if track and not first_bad and not np.all(np.isfinite(p)):
+                first_bad.append(i)
+    return adj
 
 
 class TVal:
@@ -215,6 +245,28 @@ class _Plan:
                        for i, (p, o) in enumerate(zip(tape.prims, tape.origin))
                        if p is not None or isinstance(o, Var)]
 
+        # the scalar fast path: the same steps on Python floats (``scalar``),
+        # constants kept, one preallocated value list, no argument lists
+        self._fvals = [float(v) if np.ndim(v) == 0 else None for v in tape.vals]
+        self._finputs = [(i, name) for i, fn, name in self._steps if fn is None]
+        self._fsteps = [(i, SCALAR[p.name], a[0], a[1] if len(a) > 1 else -1)
+                        for i, (p, a) in enumerate(zip(tape.prims, tape.args)) if p is not None]
+
+    def replay_floats(self, point: Mapping[str, Any]) -> list[float]:
+        """Every tape value at ``point`` on Python floats; raises ``TypeError``
+        for a non-float input, and what ``scalar`` raises instead of inf/nan."""
+        vals = self._fvals
+        for i, name in self._finputs:
+            v = point[name]
+            if type(v) is not float:
+                if not isinstance(v, float):
+                    raise TypeError("not a scalar")
+                v = float(v)
+            vals[i] = v
+        for i, fn, j, k in self._fsteps:
+            vals[i] = fn(vals[j]) if k < 0 else fn(vals[j], vals[k])
+        return vals
+
     def replay(self, point: Mapping[str, Any]) -> Tape:
         tape = self.tape
         vals, args = tape.vals, tape.args
@@ -253,7 +305,7 @@ class ReverseMode(Method):
     name = "ad-reverse"
     family = "automatic"
     default = True
-    tolerances = {0: 1e-10}
+    tolerances: ClassVar[Mapping[int, float]] = {0: 1e-10}
     description = "tape-based reverse-mode AD (reverse-over-reverse for 2nd order)"
     convention = "AD picks a subgradient: abs'(0) = relu'(0) = 0, max' at a tie = 1/2"
 
@@ -263,7 +315,24 @@ class ReverseMode(Method):
         wrt, order, shape = problem.wrt, problem.order, problem.shape
         details: dict[str, Any] = {"program_length": len(program), "tape_length": len(plan.tape)}
 
+        def fast(point):
+            vals = plan.replay_floats(point)
+            if not math.isfinite(vals[plan.output]):
+                return None     # the NumPy path says nan or inf, and warns
+            rows = [[0.0] * len(wrt) if t is None else plan.tape.gradient(t, plan.leaves, vals, SCALAR_OPS)
+                    for t in plan.targets]
+            if len(wrt) == 1:
+                return rows[0][0]
+            return np.array(rows[0] if order == 1 else rows, dtype=float)
+
         def evaluate(point):
+            if not IEEE_MODE:
+                try:
+                    value = fast(point)
+                    if value is not None:
+                        return value
+                except FALLBACK:
+                    pass
             tape = plan.replay(point)
             f = tape.vals[plan.output]
             finite = np.isfinite(f)     # (np.all on a scalar costs more than a sweep step)
