@@ -6,12 +6,14 @@
 Two shapes, built as ASTs directly (as a Python API user would):
 
 * ``sum``:   f = sum_i sin(x_i)*exp(x_{i+1}) + x_i^2 (a left-deep sum, ~10 nodes a term)
-* ``chain``: t <- sin(t*x_{i mod 10}) + 1, as deep as it is long
+* ``chain``: t <- sin(t) - x_{i mod 7}, as deep as it is long
 
 and for each n (the number of AST nodes) the median time of each stage:
 ``parse`` (the same expression printed and parsed back, sum only: parsing
 recurses with nesting, which the parser bounds), ``make_problem`` (given the
-AST), ``compile_program``, ``to_text``, ``variables`` and ``to_sympy``.  The
+AST), ``compile_program``, ``to_text``, ``variables`` and ``to_sympy`` (from
+a cold sympy cache; sympy's own constructors recurse into their arguments, so
+deep chains end in RecursionError inside sympy whatever the bridge does).  The
 ratio column is time per node: flat for O(n), growing with n for anything
 worse.  A stage is skipped at the next n once ten times its time exceeds
 ``--budget`` seconds (an O(n^2) stage would take hours).
@@ -24,6 +26,9 @@ import platform
 import statistics
 import sys
 import time
+
+import sympy
+from bench_startup import loadavg  # this folder is on sys.path when run as a script
 
 from derivcmp import expr as E
 from derivcmp.compare import make_problem
@@ -46,12 +51,16 @@ def sum_expr(n: int) -> E.Expr:
 
 
 def chain_expr(n: int) -> E.Expr:
-    x = [E.Var(f"x{i}") for i in range(10)]
-    one = E.Num("1")
+    x = [E.Var(f"x{i}") for i in range(7)]
     t: E.Expr = x[0]
-    for i in range(max(1, n // 6)):
-        t = E.Apply("add", (E.Apply("sin", (E.Apply("mul", (t, x[i % 10])),)), one))
+    for i in range(max(1, n // 2)):
+        t = E.Apply("sub", (E.Apply("sin", (t,)), x[i % 7]))
     return t
+
+
+def _to_sympy_cold(expr: E.Expr):
+    sympy.core.cache.clear_cache()      # as the symbolic method runs it; a warm cache hides the cost
+    return to_sympy(expr)
 
 
 def stages(expr: E.Expr, shape: str):
@@ -62,7 +71,7 @@ def stages(expr: E.Expr, shape: str):
         "compile_program": lambda: compile_program(expr),
         "to_text": lambda: E.to_text(expr),
         "variables": lambda: E.variables(expr),
-        "to_sympy": lambda: to_sympy(expr),
+        "to_sympy": lambda: _to_sympy_cold(expr),
     }
     if shape == "sum":
         out = {"parse": lambda: _parse(text), **out}
@@ -78,14 +87,6 @@ def _parse(text: str):
             return E.parse(text)
         finally:
             E.MAX_LENGTH = old
-
-
-def loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as fh:
-            return " ".join(fh.read().split()[:3])
-    except OSError:
-        return "?"
 
 
 def median_time(fn, budget: float) -> tuple[float, int]:
@@ -121,7 +122,7 @@ def main() -> None:
                 try:
                     t, reps = median_time(fn, args.budget)
                 except RecursionError:
-                    print(f"| {shape} | {nodes} | {stage} | RecursionError | | |", flush=True)
+                    print(f"| {shape} | {nodes} | {stage} | RecursionError (in sympy) | | |", flush=True)
                     skipped.add(stage)
                     continue
                 print(f"| {shape} | {nodes} | {stage} | {t:.4g} | {reps} | {t / nodes * 1e6:.3g} |", flush=True)

@@ -14,13 +14,12 @@ import math
 import numpy as np
 import pytest
 import sympy
+from hang import no_hang
 
 from derivcmp import expr as E
 from derivcmp.compare import make_problem
 from derivcmp.program import compile_program
 from derivcmp.sympy_bridge import to_sympy
-
-from hang import no_hang
 
 TERMS = 10_000          # ~10 nodes a term: 10^5 nodes
 DEPTH = 50_000          # 2 nodes a level: 10^5 nodes
