@@ -8,7 +8,9 @@ Two shapes, built as ASTs directly (as a Python API user would):
 * ``sum``:   f = sum_i sin(x_i)*exp(x_{i+1}) + x_i^2 (a left-deep sum, ~10 nodes a term)
 * ``chain``: t <- sin(t) - x_{i mod 7}, as deep as it is long
 
-and for each n (the number of AST nodes) the median time of each stage:
+and for each n (the number of AST nodes) the median CPU time of each stage
+(``time.process_time``: on a shared 2-core machine under load, wall time is
+mostly waiting for a core and varies tenfold; CPU time is the algorithm's):
 ``parse`` (the same expression printed and parsed back, sum only: parsing
 recurses with nesting, which the parser bounds), ``make_problem`` (given the
 AST), ``compile_program``, ``to_text``, ``variables`` and ``to_sympy`` (from
@@ -92,9 +94,9 @@ def _parse(text: str):
 def median_time(fn, budget: float) -> tuple[float, int]:
     times: list[float] = []
     while True:
-        t = time.perf_counter()
+        t = time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
         if len(times) >= 5 or sum(times) > budget / 4 or (len(times) >= 3 and sum(times) > 0.5):
             return statistics.median(times), len(times)
 
