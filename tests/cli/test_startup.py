@@ -68,3 +68,44 @@ def test_a_run_still_imports_what_it_needs():
     assert got["sympy"]
     doc = json.loads(out)
     assert doc["reference"]["value"] == pytest.approx(0.5403023058681398, rel=1e-15)
+
+
+CHILDREN = """
+import json, sys
+from derivcmp import deadline
+from derivcmp.compare import compare_text
+
+call = deadline.call
+imported = []
+
+
+def watched(fn, timeout):
+    def child():
+        before = set(sys.modules)
+        result = fn()
+        return result, sorted(set(sys.modules) - before)
+    got = call(child, timeout)
+    if isinstance(got, tuple):
+        imported.append(got[1])
+        return got[0]
+    return got
+
+
+deadline.call = watched
+c = compare_text("1/(1+exp(-w*x))", wrt="w", at="w=2,x=3", timing=False, timeout=60)
+print(json.dumps({"imported": imported, "status": [g.outcome.status for g in c.results],
+                  "reference": c.reference.status}))
+"""
+
+
+def test_children_are_forked_after_the_warm_up():
+    # each stage (the reference, every method) runs in a forked child: what it
+    # would import or initialise the parent has done once, before forking
+    done = subprocess.run([sys.executable, "-c", CHILDREN], capture_output=True, text=True, timeout=300,
+                          check=True)
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["reference"] == "ok" and got["status"] and set(got["status"]) == {"ok"}
+    assert len(got["imported"]) == 1 + len(got["status"])
+    for new in got["imported"]:
+        heavy = [m for m in new if m.split(".")[0] in ("sympy", "mpmath", "numpy", "derivcmp")]
+        assert heavy == [], heavy
