@@ -126,25 +126,21 @@ def backward(prims: Sequence[Any], args: Sequence[tuple[int, ...]], active: Sequ
         elif zero is not None and zero(a):
             continue
         idx = args[i]
-        if len(idx) == 1:                   # most nodes: no zip, no tuple walk
-            j = idx[0]
+        if len(idx) == 1:
+            j, k = idx[0], -1
             p = prim.partials(ops, handles[j], handles[i])[0]
-            if p is not None and active[j]:
-                t = a * p if times is None else times(a, p)
-                adj[j] = t if adj[j] is None else adj[j] + t
-                if track and not first_bad and not np.all(np.isfinite(p)):
-                    first_bad.append(i)
-            continue
-        if len(idx) == 2:
-            parts = prim.partials(ops, handles[idx[0]], handles[idx[1]], handles[i])
         else:
-            parts = prim.partials(ops, *[handles[j] for j in idx], handles[i])
-        for j, p in zip(idx, parts):
-            if p is None or not active[j]:
-                continue
+            j, k = idx                      # every primitive takes one or two arguments
+            p, q = prim.partials(ops, handles[j], handles[k], handles[i])
+        if p is not None and active[j]:
             t = a * p if times is None else times(a, p)
             adj[j] = t if adj[j] is None else adj[j] + t
             if track and not first_bad and not np.all(np.isfinite(p)):
+                first_bad.append(i)
+        if k >= 0 and q is not None and active[k]:
+            t = a * q if times is None else times(a, q)
+            adj[k] = t if adj[k] is None else adj[k] + t
+            if track and not first_bad and not np.all(np.isfinite(q)):
                 first_bad.append(i)
     return adj
 
