@@ -171,7 +171,7 @@ def main() -> None:
     opts = ap.parse_args()
     rounds = 5 if opts.quick else opts.rounds
     sizes = (10, 100, 1000) if opts.quick else (10, 100, 1000, 10000)
-    t0 = time.perf_counter()
+    started = time.perf_counter()
     start_load = load()
     rows: list[tuple[str, str, str, str]] = []
 
@@ -253,7 +253,7 @@ def main() -> None:
         fd_rows.append((n, t))
 
     end_load = load()
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - started
     print("## engine (issue 7)\n")
     print(f"Machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}; "
           f"load average {start_load} before, {end_load} after.  Interleaved batches, median of "

@@ -210,10 +210,12 @@ def _context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         # workers fork from a server that has imported sympy once: cheap, and
-        # safe although the parent runs threads (rich's progress refresh)
+        # safe although the parent runs threads (rich's progress refresh).
+        # The backends import sympy only when they run, so name it here.
         ctx = multiprocessing.get_context("forkserver")
         from .backends.base import builtin_modules
-        ctx.set_forkserver_preload(["derivcmp.batch", "derivcmp.report", *builtin_modules()])
+        ctx.set_forkserver_preload(["derivcmp.batch", "derivcmp.report", "derivcmp.reference",
+                                    "derivcmp.sympy_bridge", *builtin_modules()])
         return ctx
     return multiprocessing.get_context("spawn")
 

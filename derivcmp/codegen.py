@@ -92,9 +92,9 @@ def audit(tree: ast.AST, namespace: Mapping[str, Any], locate: bool = False) -> 
         elif isinstance(node, ast.ExceptHandler):
             if node.name is not None or not (isinstance(node.type, ast.Name) and node.type.id in namespace):
                 raise UnsafeTree("except in generated code names a namespace entry, without 'as'")
-        elif isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in namespace or node.keywords:
-                raise UnsafeTree("a call must name a function of the namespace, without keywords")
+        elif isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name) or node.func.id not in namespace
+                                             or node.keywords):
+            raise UnsafeTree("a call must name a function of the namespace, without keywords")
 
 
 def build(function: ast.FunctionDef, namespace: Mapping[str, Any]) -> Generated:

@@ -5,7 +5,9 @@ Python thread cannot be interrupted inside a long C call.  So a call with a
 deadline runs in a forked child process: on time it sends its result back
 through a pipe; past the deadline the child is killed and the caller gets a
 ``Timeout``.  Fork is cheap (copy-on-write; a few milliseconds with sympy
-loaded), and nothing needs to be pickled on the way in.  Where fork does not
+loaded), and nothing needs to be pickled on the way in.  What the parent has
+imported and initialised before forking every child shares, so callers warm
+up first (``compare.warm_up``) rather than let each child import sympy again.  Where fork does not
 exist the call runs in-process without a deadline.
 """
 

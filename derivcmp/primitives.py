@@ -496,12 +496,14 @@ class FloatOps(TableOps):
 class ComplexOps(TableOps):
     """Complex values, for the complex step: ``o.cos(z)`` is the table's complex-safe form.
 
-    Only analytic primitives have one; the others (abs, sign, relu, max, ...)
-    raise ``MissingForm`` rather than run a real-only formula on complex input.
+    Only analytic primitives have one; the others (abs, sign, relu, max, ...),
+    and those whose form is not written yet (erf, atan2, hypot), raise
+    ``MissingForm`` rather than run a real-only formula on complex input.
     """
 
     column = "cx"
-    missing_because = "it is not analytic, so the complex step cannot differentiate through it"
+    missing_because = ("it is not analytic, or its complex-safe form is not written yet; "
+                       "the complex step cannot differentiate through it")
 
     @staticmethod
     def value(v):

@@ -79,8 +79,9 @@ class Tape:
     def gradient(self, out: int, leaves: Sequence[int | None], values: Sequence[Any] | None = None,
                  ops: Any = FLOAT_OPS) -> list[Any]:
         """d(node ``out``)/d(each leaf), 0 for a leaf that is None (not in the expression)."""
-        adj = self.backward(out, None, values, ops)
-        return [adj[i] if i is not None and i < len(adj) else 0.0 for i in leaves]
+        adj = backward(self.prims, self.args, self.active, self.vals if values is None else values, out, 1.0,
+                       ops, _float_zero)
+        return [adj[i] if i is not None and i < len(adj) and adj[i] is not None else 0.0 for i in leaves]
 
     def backward_taped(self, out: TVal) -> list[TVal | None]:
         """Adjoints recorded on this tape, so they can be differentiated again."""
@@ -126,17 +127,20 @@ def backward(prims: Sequence[Any], args: Sequence[tuple[int, ...]], active: Sequ
             continue
         idx = args[i]
         if len(idx) == 1:
-            parts = prim.partials(ops, handles[idx[0]], handles[i])
-        elif len(idx) == 2:
-            parts = prim.partials(ops, handles[idx[0]], handles[idx[1]], handles[i])
+            j, k = idx[0], -1
+            p = prim.partials(ops, handles[j], handles[i])[0]
         else:
-            parts = prim.partials(ops, *[handles[j] for j in idx], handles[i])
-        for j, p in zip(idx, parts):
-            if p is None or not active[j]:
-                continue
+            j, k = idx                      # every primitive takes one or two arguments
+            p, q = prim.partials(ops, handles[j], handles[k], handles[i])
+        if p is not None and active[j]:
             t = a * p if times is None else times(a, p)
             adj[j] = t if adj[j] is None else adj[j] + t
             if track and not first_bad and not np.all(np.isfinite(p)):
+                first_bad.append(i)
+        if k >= 0 and q is not None and active[k]:
+            t = a * q if times is None else times(a, q)
+            adj[k] = t if adj[k] is None else adj[k] + t
+            if track and not first_bad and not np.all(np.isfinite(q)):
                 first_bad.append(i)
     return adj
 
