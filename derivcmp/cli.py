@@ -30,13 +30,54 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+class ExpressionCommand(click.Command):
+    """A command whose EXPRESSION argument may begin with ``-`` (``-x^2``, ``-1/x``).
+
+    click would read ``-x^2`` as an unknown option.  A word that begins with
+    ``-`` but names none of the command's options, and is not the value of the
+    option before it, is the expression: it moves behind ``--`` at the end, so
+    options still work before or after it.
+    """
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, self._expression_last(ctx, list(args)))
+
+    def _expression_last(self, ctx, args: list[str]) -> list[str]:
+        takes_value, known = set(), set()
+        for p in self.get_params(ctx):
+            if isinstance(p, click.Option):
+                known.update(p.opts + p.secondary_opts)
+                if not p.is_flag and not p.count:
+                    takes_value.update(p.opts)
+        out, moved, i = [], [], 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                out.extend(args[i:])
+                break
+            if a in takes_value:
+                out.extend(args[i:i + 2])
+                i += 2
+                continue
+            looks_like_option = a.startswith("--") and a[2:3].isalpha()      # --bogus stays an error
+            if (a.startswith("-") and len(a) > 1 and not moved and not looks_like_option
+                    and a.split("=", 1)[0] not in known):
+                moved.append(a)
+            else:
+                out.append(a)
+            i += 1
+        if moved:
+            out = out + (["--"] if "--" not in out else []) + moved
+        return out
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="derivcmp")
 def main() -> None:
     """Compare symbolic, finite-difference and automatic differentiation."""
 
 
-@main.command("eval")
+@main.command("eval", cls=ExpressionCommand)
 @click.argument("expression")
 @click.option("--wrt", help="Variable(s) to differentiate by, comma separated (default: all).")
 @click.option("--at", "at", default="", help="The point: name=value pairs, e.g. w=2,x=3 (values may be pi/4).")
@@ -49,7 +90,10 @@ def main() -> None:
               help="Seconds each method (and the reference) may take; 0 for no limit.")
 def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str | None,
              fmt: str, no_timing: bool, timeout: float) -> None:
-    """Differentiate EXPRESSION at a point with every method and compare."""
+    """Differentiate EXPRESSION at a point with every method and compare.
+
+    EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).
+    """
     names = resolve_methods(methods)
     problem, warnings = make_problem(expression, wrt, at, order)
     for w in warnings:
