@@ -114,7 +114,7 @@ def emit(result, fmt: str, timing: bool) -> None:
         click.echo(to_markdown(result, timing), nl=False)
     else:
         from .report.terminal import render, stdout_console
-        render(result, stdout_console(sys.stdout), timing)
+        render(result, stdout_console(sys.stdout, fit=True), timing)
 
 
 @main.command("functions")

@@ -82,6 +82,7 @@ class Graded:
     abs_error: float | None = None
     rel_error: float | None = None
     note: str | None = None
+    grade: str | None = None            # exact / accurate / inaccurate / wrong (grading.py)
 
     @property
     def name(self) -> str:

@@ -1,6 +1,6 @@
 """Reporters turn a ``Comparison`` into text; they never compute a value.
 
-``document`` builds the ``derivcmp/1`` JSON document (DESIGN.md, "JSON output
+``document`` builds the ``derivcmp/2`` JSON document (DESIGN.md, "JSON output
 (spec)"); ``rows`` the flat per-method rows that the table, CSV and Markdown
 reporters share.  Number formatting lives here so every format agrees.
 """
@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..grading import correct_digits
 from ..problem import Comparison, Graded, Reference
 
-SCHEMA = "derivcmp/1"
+SCHEMA = "derivcmp/2"
 
 
 def finite_or_none(x: Any) -> Any:
@@ -45,7 +46,7 @@ def method_document(g: Graded, timing: bool = True) -> dict[str, Any]:
     if timing and t is not None:
         time = {"setup_s": t.setup_s, "eval_s": t.eval_s, "eval_spread_s": t.eval_spread_s,
                 "repeats": t.repeats}
-    return {"name": o.method, "status": o.status, "message": message(g),
+    return {"name": o.method, "status": o.status, "grade": g.grade, "message": message(g),
             "value": finite_or_none(o.value), "abs_error": finite_or_none(g.abs_error),
             "rel_error": finite_or_none(g.rel_error), "time": time,
             "details": _jsonable(dict(o.details))}
@@ -99,13 +100,6 @@ def fmt_error(x: float | None) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
-def correct_digits(rel: float | None) -> float | None:
-    """-log10 of the relative error, capped at 17 (float64 has ~15.9)."""
-    if rel is None:
-        return None
-    return 17.0 if rel == 0 else max(0.0, min(17.0, -math.log10(rel)))
-
-
 def fmt_time(s: float | None) -> str:
     if s is None:
         return "-"
@@ -133,6 +127,8 @@ def rows(c: Comparison, timing: bool = True) -> list[dict[str, str]]:
         out.append({
             "method": o.method,
             "status": o.status,
+            "grade": g.grade or "",
+            "verdict": g.grade or o.status,
             "value": fmt_value(o.value),
             "abs_error": fmt_error(g.abs_error),
             "rel_error": fmt_error(g.rel_error),

@@ -22,7 +22,7 @@ from rich.text import Text
 
 from . import csv_json, csv_number, finite_or_none, fmt_error, fmt_time, most_accurate
 
-SCHEMA = "derivcmp-batch/1"
+SCHEMA = "derivcmp-batch/2"
 
 _SHORT_STATUS = {"not-differentiable": "not-diff", "not-applicable": "n/a", "undefined": "undefined",
                  "timeout": "timeout", "error": "error"}

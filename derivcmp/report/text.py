@@ -8,7 +8,7 @@ import io
 from ..problem import Comparison
 from . import correct_digits, csv_json, csv_number, finite_or_none, fmt_exact, heading, message, rows
 
-CSV_FIELDS = ["method", "status", "value", "abs_error", "rel_error", "correct_digits",
+CSV_FIELDS = ["method", "status", "grade", "value", "abs_error", "rel_error", "correct_digits",
               "setup_s", "eval_s", "eval_spread_s", "reference", "message"]
 
 
@@ -23,7 +23,7 @@ def to_csv(c: Comparison, timing: bool = True) -> str:
         value = finite_or_none(o.value)
         digits = correct_digits(g.rel_error)
         w.writerow({
-            "method": o.method, "status": o.status,
+            "method": o.method, "status": o.status, "grade": g.grade or "",
             "value": csv_json(value),
             "abs_error": csv_number(g.abs_error), "rel_error": csv_number(g.rel_error),
             "correct_digits": "" if digits is None else f"{digits:.2f}",

@@ -111,11 +111,11 @@ def test_batch_json_is_the_spec_document_with_true_values(tmp_path):
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
     assert list(doc) == ["schema", "cases", "summary", "environment"]
-    assert doc["schema"] == "derivcmp-batch/1"
+    assert doc["schema"] == "derivcmp-batch/2"
     assert [c["id"] for c in doc["cases"]] == ["sigmoid-weight", "exp-sin", "himmelblau", "kink"]
     truth = closed_forms()
     for c in doc["cases"]:
-        assert c["schema"] == "derivcmp/1" and c["file"] == f
+        assert c["schema"] == "derivcmp/2" and c["file"] == f
         assert set(c) == {"schema", "expression", "wrt", "order", "at", "reference", "methods", "id", "file"}
         if c["id"] == "kink":
             assert c["reference"]["status"] == "not-differentiable"
@@ -163,7 +163,7 @@ def test_batch_table_csv_markdown_and_output_file(tmp_path):
     out = tmp_path / "report.json"
     res = run("batch", f, "--no-timing", "-j", "1", "--format", "json", "--output", str(out))
     assert res.exit_code == 0 and res.stdout == ""
-    assert json.loads(out.read_text())["schema"] == "derivcmp-batch/1"
+    assert json.loads(out.read_text())["schema"] == "derivcmp-batch/2"
 
 
 def test_batch_tag_filter_and_methods_override(tmp_path):

@@ -48,14 +48,14 @@ def test_table_shows_every_method_and_reference():
     assert SIGMOID_W in out
     for name in ("symbolic", "fd-central", "ad-reverse"):
         assert name in out
-    assert "eval (median ± IQR)" in out and "setup" in out
+    assert "median ± IQR" in out and "verdict" in out
     assert "\x1b[" not in out          # plain text when not a terminal
 
 
 def test_json_matches_spec_key_by_key():
     doc = run_json("eval", "1/(1+exp(-w*x))", "--wrt", "w", "--at", "w=2,x=3")
     assert list(doc) == ["schema", "expression", "wrt", "order", "at", "reference", "methods"]
-    assert doc["schema"] == "derivcmp/1"
+    assert doc["schema"] == "derivcmp/2"
     assert doc["expression"] == "1/(1+exp(-w*x))"
     assert doc["wrt"] == ["w"]
     assert doc["order"] == 1
@@ -69,7 +69,8 @@ def test_json_matches_spec_key_by_key():
     assert ref["value"] == float(truth)
     assert [m["name"] for m in doc["methods"]] == ["symbolic", "fd-central", "ad-reverse"]
     for m in doc["methods"]:
-        assert list(m) == ["name", "status", "message", "value", "abs_error", "rel_error", "time", "details"]
+        assert list(m) == ["name", "status", "grade", "message", "value", "abs_error", "rel_error", "time",
+                           "details"]
         assert m["status"] == "ok" and m["message"] is None
         assert isinstance(m["value"], float)
         with mpmath.workdps(60):

@@ -7,6 +7,7 @@ tool's own output.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -74,3 +75,184 @@ def test_unknown_options_are_still_errors():
 def test_help_still_works_after_a_negative_expression():
     res = run("eval", "-x", "-h")
     assert res.exit_code == 0 and "eval [OPTIONS] EXPRESSION" in res.stdout
+
+
+# --- 3. the table fits 80 columns and never cuts a number -------------------------------
+
+TABLE_CASES = [
+    ["1/(1+exp(-w*x))", "--wrt", "w", "--at", "w=2,x=3"],                        # with timing
+    ["(1-x)^2 + 100*(y-x^2)^2", "--at", "x=-1.2,y=1", "--order", "2", "--no-timing"],
+    ["relu(x)", "--at", "x=0", "--no-timing"],
+    ["log(x-3)", "--at", "x=1", "--no-timing"],
+    ["sigmoid(x)", "--at", "x=-720", "--no-timing"],
+    ["sin(x)*cos(y)*z^3", "--at", "x=0.1,y=0.2,z=0.3", "--no-timing"],
+]
+
+
+def _numbers(v):
+    if isinstance(v, list):
+        return [x for item in v for x in _numbers(item)]
+    return [] if v is None else [v]
+
+
+@pytest.mark.parametrize("args", TABLE_CASES, ids=lambda a: a[0])
+def test_table_fits_80_columns_without_cutting_a_number(args):
+    res = run("eval", *args)
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    for line in out.splitlines():
+        assert len(line) <= 80, line
+        assert line == line.rstrip(), f"trailing spaces: {line!r}"
+    assert "…" not in out and "\x1b[" not in out
+    doc = json.loads(run("eval", *args, "--format", "json").stdout)
+    for m in doc["methods"]:
+        assert m["name"] in out.split()                       # whole names, never "fd-cent…"
+        for x in _numbers(m["value"]):
+            assert repr(x) in out, (m["name"], x)             # every digit of every entry
+        if m["rel_error"] is not None:
+            assert (f"{m['rel_error']:.2e}" if m["rel_error"] else "0") in out
+
+
+def test_json_and_csv_keep_what_the_narrow_table_leaves_out():
+    args = ["1/(1+exp(-w*x))", "--wrt", "w", "--at", "w=2,x=3", "--no-timing"]
+    table = run("eval", *args[:-1]).stdout          # with timing: no room for the absolute error
+    doc = json.loads(run("eval", *args, "--format", "json").stdout)
+    truth = float(abs(mpmath.mpf(doc["methods"][0]["value"]) - mpmath.mpf(doc["reference"]["exact"])))
+    assert doc["methods"][0]["abs_error"] == pytest.approx(truth, rel=1e-9)
+    csv_text = run("eval", *args, "--format", "csv").stdout
+    assert csv_text.splitlines()[0].startswith("method,status,grade,value,abs_error,rel_error")
+    assert repr(doc["methods"][0]["abs_error"]) in csv_text
+    assert "abs error" in run("eval", *args[:-1], env={"COLUMNS": "130"}).stdout   # room for it when wide
+    assert "abs error" not in table
+
+
+class _FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("no_color", [True, False])
+def test_no_color_means_no_escape_codes_at_all(monkeypatch, no_color):
+    from derivcmp import compare_text
+    from derivcmp.report.terminal import render, stdout_console
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    fake = _FakeTerminal()
+    render(compare_text("tanh(x)", at="x=20", timing=False), stdout_console(fake, fit=True), timing=False)
+    out = fake.getvalue()
+    # no colour and no bold or dim either; on a colour terminal without NO_COLOR, styles are on
+    assert ("\x1b[" in out) is (not no_color)
+    assert "wrong" in out
+
+
+# --- 4. verdicts that agree with the numbers ---------------------------------------
+
+def _family(name: str) -> str:
+    return base.entries()[name].backend.family
+
+
+def test_grades_follow_the_relative_error_against_the_reference():
+    from derivcmp.grading import LIMITS
+    doc = run_json("eval", "tanh(x)", "--at", "x=20")
+    with mpmath.workdps(50):
+        truth = mpmath.sech(20) ** 2                     # 1.7e-17: a float 0.0 has no digit right
+    for m in doc["methods"]:
+        assert m["status"] == "ok"                       # what the method did ...
+        rel = float(abs(mpmath.mpf(m["value"]) - truth) / truth)
+        assert m["rel_error"] == pytest.approx(rel, rel=1e-9)
+        expected = next((w for w, lim in LIMITS.items() if rel <= lim), "wrong")
+        assert m["grade"] == expected                    # ... and how good its number is
+        if m["value"] == 0.0:
+            assert m["grade"] == "wrong"
+    table = run("eval", "tanh(x)", "--at", "x=20", "--no-timing").stdout
+    for m in doc["methods"]:
+        row = next(line for line in table.splitlines() if line.startswith(m["name"] + " "))
+        assert m["grade"] in row.split()
+
+
+def test_cancellation_in_a_formula_is_graded_wrong():
+    doc = run_json("eval", "(1-cos(x))/x^2", "--at", "x=1e-4")
+    with mpmath.workdps(60):
+        x = mpmath.mpf(1e-4)
+        truth = mpmath.diff(lambda t: (1 - mpmath.cos(t)) / t ** 2, x)
+    assert float(mpmath.mpf(doc["reference"]["exact"])) == pytest.approx(float(truth), rel=1e-12)
+    for m in doc["methods"]:
+        rel = abs(m["value"] - float(truth)) / abs(float(truth))
+        if rel > 0.1:
+            assert m["status"] == "ok" and m["grade"] == "wrong"
+    assert any(m["grade"] == "wrong" for m in doc["methods"])
+
+
+def test_summary_considers_only_graded_methods():
+    args = ["eval", "sqrt(x)", "--at", "x=1e-20", "--no-timing"]
+    doc = run_json(*args[:-1])
+    ungraded = [m["name"] for m in doc["methods"] if m["grade"] is None]
+    graded_ = [m["name"] for m in doc["methods"] if m["grade"] is not None]
+    assert ungraded and len(graded_) >= 2                 # some method fails there
+    for name in graded_:                                  # 1/(2 sqrt(x)) = 5e9
+        m = next(m for m in doc["methods"] if m["name"] == name)
+        assert m["value"] == pytest.approx(5e9, rel=1e-15)
+    out = " ".join(run(*args).stdout.split())
+    assert "all methods" not in out
+    assert f"not graded: {', '.join(ungraded)}" in out
+    assert "(the graded methods)" in out or "most accurate:" in out
+
+
+def test_an_overflowing_derivative_exists():
+    doc = run_json("eval", "1/x", "--at", "x=1e-300")
+    with mpmath.workdps(50):
+        truth = -1 / mpmath.mpf(1e-300) ** 2                          # -1/x^2 at the double nearest 1e-300
+        assert abs(mpmath.mpf(doc["reference"]["exact"]) / truth - 1) < mpmath.mpf(10) ** -40
+    out = " ".join(run("eval", "1/x", "--at", "x=1e-300", "--no-timing").stdout.split())
+    assert "the derivative exists (-1.0e+600) but overflows float64" in out
+    assert "no float64 value can be right" in out
+    assert "no derivative here" not in out
+
+
+def test_fd_across_a_pole_says_its_stencil_straddles_it():
+    doc = run_json("eval", "tan(x)", "--at", "x=pi/2", "--methods", "finite-difference")
+    with mpmath.workdps(50):
+        truth = mpmath.sec(mpmath.mpf(float(mpmath.pi / 2))) ** 2     # 2.7e32 at the double nearest pi/2
+        assert abs(mpmath.mpf(doc["reference"]["exact"]) / truth - 1) < mpmath.mpf(10) ** -30
+    wrong = [m for m in doc["methods"] if m["grade"] in ("inaccurate", "wrong")]
+    assert wrong
+    for m in wrong:
+        assert "straddles a sign change of the function" in m["message"]
+    # a finite difference that went wrong for a smooth reason (cancellation) gets no such note
+    doc = run_json("eval", "(1-cos(x))/x^2", "--at", "x=1e-4", "--methods", "finite-difference")
+    assert all("straddles" not in (m["message"] or "") for m in doc["methods"])
+
+
+def test_jump_messages_read_as_english():
+    doc = run_json("eval", "atan2(y,x)", "--at", "x=-1,y=0")
+    msg = doc["reference"]["message"]
+    assert "just below it in y" in msg and "just -" not in msg and "just +" not in msg
+    # the function really jumps from +pi to -pi below the negative x axis
+    assert mpmath.atan2(-1e-30, -1) < 0 < mpmath.atan2(0, -1)
+    doc = run_json("eval", "sqrt(x)*sqrt(-x)", "--at", "x=0")
+    assert "just - " not in (doc["reference"]["message"] or "")
+
+
+def test_kink_conventions_name_only_functions_in_the_expression():
+    out = " ".join(run("eval", "max(x,y)", "--at", "x=1,y=1", "--no-timing").stdout.split())
+    assert "not-differentiable" in out
+    for absent in ("sign(0)", "abs'(0)", "relu'(0)"):
+        assert absent not in out
+    out = " ".join(run("eval", "abs(x)", "--at", "x=0", "--no-timing").stdout.split())
+    for absent in ("Heaviside", "max'", "relu'"):
+        assert absent not in out
+
+
+@pytest.mark.parametrize("expr, at", [("sin(x)*cos(y)*z^3", "x=0.1,y=0.2,z=0.3"),
+                                      ("sigmoid(w*x+b)", "w=0.3,x=1.7,b=-0.2"),
+                                      ("x^3*y^2/(z+4)", "x=1.1,y=2.3,z=0.7")])
+def test_hessians_are_exactly_symmetric(expr, at):
+    doc = run_json("eval", expr, "--at", at, "--order", "2")
+    for m in doc["methods"]:
+        h = m["value"]
+        assert all(h[i][j] == h[j][i] for i in range(len(h)) for j in range(len(h))), m["name"]
+        assert m["grade"] in ("exact", "accurate", "inaccurate")
