@@ -20,6 +20,16 @@ FORMATS = ("table", "json", "csv", "markdown")
 DEFAULT_TIMEOUT = 10.0
 
 
+def _joined(at: tuple[str, ...] | str) -> str:
+    """Repeated --at options are one point (a name given twice is refused by parse_at)."""
+    return at if isinstance(at, str) else ",".join(a for a in at if a.strip())
+
+
+def _orders_help() -> str:
+    from .backends.base import entries
+    return "; ".join(f"{n} 1-{e.backend.max_order}" for n, e in entries().items()) + "."
+
+
 class _Group(click.Group):
     def invoke(self, ctx):
         try:
@@ -80,9 +90,12 @@ def main() -> None:
 @main.command("eval", cls=ExpressionCommand)
 @click.argument("expression")
 @click.option("--wrt", help="Variable(s) to differentiate by, comma separated (default: all).")
-@click.option("--at", "at", default="", help="The point: name=value pairs, e.g. w=2,x=3 (values may be pi/4).")
+@click.option("--at", "at", multiple=True,
+              help="The point: name=value pairs, e.g. w=2,x=3 (values may be pi/4); repeatable: "
+                   "--at w=2 --at x=3.")
 @click.option("--order", type=click.IntRange(1, None), default=1, show_default=True,
-              help="1: derivative or gradient; 2: second derivative or Hessian.")
+              help="1: derivative or gradient; 2: second derivative or Hessian; 3, 4: higher "
+                   "derivatives of one variable.  Orders per method: " + _orders_help())
 @click.option("--methods", default=None, help="Comma-separated methods, or 'all' (default: symbolic,fd-central,ad-reverse).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--no-timing", is_flag=True, help="Skip the timing runs.")
@@ -95,7 +108,7 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
     EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).
     """
     names = resolve_methods(methods)
-    problem, warnings = make_problem(expression, wrt, at, order)
+    problem, warnings = make_problem(expression, wrt, _joined(at), order)
     for w in warnings:
         click.echo(w, err=True)
     result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
@@ -159,7 +172,8 @@ def _suite_options(fn):
         click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
                      help="Seconds each method (and the reference) may take per case; 0 for no limit."),
         click.option("--wrt", help="For .txt files: variable(s) to differentiate by (default: all)."),
-        click.option("--at", "at", default="", help="For .txt files: the point, e.g. x=1,y=2."),
+        click.option("--at", "at", multiple=True,
+                     help="For .txt files: the point, e.g. x=1,y=2 (repeatable)."),
         click.option("--order", type=click.IntRange(1, None), default=1, show_default=True,
                      help="For .txt files: the derivative order."),
         click.option("--tag", "tags", multiple=True, help="Run only cases with this tag (repeatable)."),
@@ -175,7 +189,7 @@ def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags):
     from .report.batch import progress
     from .suite import load
     names = resolve_methods(methods) if methods else None
-    loaded = load(paths, wrt=wrt, at=at, order=order, tags=tags)
+    loaded = load(paths, wrt=wrt, at=_joined(at), order=order, tags=tags)
     for d in loaded.diagnostics:
         click.echo(str(d), err=True)
     if not loaded.cases:

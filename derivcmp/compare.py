@@ -72,10 +72,16 @@ def parse_at(text: str | Mapping[str, float]) -> dict[str, float]:
         name = name.strip()
         if not _NAME.match(name):
             raise DerivcmpError(f"--at: {name!r} is not a variable name (in {item.strip()!r})")
+        if name in _CONSTANTS:
+            raise DerivcmpError(f"--at: {name!r} is the constant {name} ({_CONSTANTS[name]}) in expressions, "
+                                "not a variable; give the variable another name")
         if name in out:
             raise DerivcmpError(f"--at: {name!r} is given more than once")
         out[name] = _constant_value(name, value.strip())
     return out
+
+
+_CONSTANTS = {"e": "2.71828…", "pi": "3.14159…"}
 
 
 def _split_top_level(text: str) -> list[str]:

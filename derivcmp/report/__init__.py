@@ -55,7 +55,7 @@ def method_document(g: Graded, timing: bool = True) -> dict[str, Any]:
 def document(c: Comparison, timing: bool = True) -> dict[str, Any]:
     p = c.problem
     return {"schema": SCHEMA, "expression": p.text, "wrt": list(p.wrt), "order": p.order,
-            "at": {k: float(v) for k, v in p.point.items()},
+            "at": shown_point(p),
             "reference": reference_document(c.reference),
             "methods": [method_document(g, timing) for g in c.results]}
 
@@ -179,5 +179,14 @@ def heading(c: Comparison) -> str:
         what = f"d{'' if p.order == 1 else p.order}/d{wrt}{'' if p.order == 1 else '^' + str(p.order)}"
     else:
         what = ("gradient" if p.order == 1 else "Hessian") + f" wrt ({wrt})"
-    at = ", ".join(f"{k}={_num(float(v))}" for k, v in p.point.items())
-    return f"{what} of {p.text}" + (f" at {at}" if at else "")
+    at = ", ".join(f"{k}={_num(float(v))}" for k, v in shown_point(p).items())
+    # one line whatever the user typed: tabs and newlines are spaces here
+    return f"{what} of {' '.join(p.text.split())}" + (f" at {at}" if at else "")
+
+
+def shown_point(p) -> dict[str, float]:
+    """The point as the user gave it: a --wrt variable that the expression does
+    not use gets a value internally (its derivative is 0), but it is no input."""
+    from ..expr import variables
+    used = set(variables(p.expr))
+    return {k: float(v) for k, v in p.point.items() if k in used}

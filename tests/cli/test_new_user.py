@@ -256,3 +256,53 @@ def test_hessians_are_exactly_symmetric(expr, at):
         h = m["value"]
         assert all(h[i][j] == h[j][i] for i in range(len(h)) for j in range(len(h))), m["name"]
         assert m["grade"] in ("exact", "accurate", "inaccurate")
+
+
+# --- 5. arguments as users type them ---------------------------------------------
+
+def test_repeated_at_options_merge_into_one_point():
+    doc = run_json("eval", "x*y", "--at", "x=1.5", "--at", "y=2")
+    assert doc["at"] == {"x": 1.5, "y": 2.0}
+    assert [float(mpmath.mpf(v)) for v in doc["reference"]["exact"]] == [2.0, 1.5]   # (y, x)
+    res = run("eval", "x*y", "--at", "x=1,y=2", "--at", "x=3")
+    assert res.exit_code == 2 and "'x' is given more than once" in res.stderr and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("name", ["e", "pi"])
+def test_a_variable_named_like_a_constant_is_explained(name):
+    res = run("eval", f"{name}*x", "--at", f"{name}=1,x=2")
+    assert res.exit_code == 2
+    assert f"'{name}' is the constant {name}" in res.stderr
+    assert ") in expressions, not a variable; give the variable another name" in res.stderr
+    assert "does not use" not in res.stderr and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("text, hint", [("x²", "did you mean ^2?"), ("π*x", "did you mean pi?"),
+                                        ("2·x", "did you mean *?"), ("−x", "did you mean - (the ASCII minus)?"),
+                                        ("x\u00a0+ 1", "a non-breaking space: did you mean a plain space?")])
+def test_common_unicode_gets_a_hint(text, hint):
+    res = run("eval", text, "--at", "x=1")
+    assert res.exit_code == 2 and hint in res.stderr and "Traceback" not in res.output
+
+
+def test_tabs_and_newlines_do_not_break_the_header():
+    res = run("eval", "x\t+\n1", "--at", "x=1", "--no-timing")
+    assert res.exit_code == 0, res.output
+    first, second = res.stdout.splitlines()[:2]
+    assert first == "d/dx of x + 1 at x=1.0"
+    assert second.startswith("reference (50 digits): 1.000")
+
+
+def test_a_wrt_variable_not_in_the_expression_is_not_part_of_the_point():
+    res = run("eval", "x^2", "--wrt", "x,y", "--at", "x=1", "--no-timing")
+    assert res.stdout.splitlines()[0] == "gradient wrt (x, y) of x^2 at x=1.0"
+    assert "does not occur in the expression" in res.stderr
+    doc = run_json("eval", "x^2", "--wrt", "x,y", "--at", "x=1")
+    assert doc["at"] == {"x": 1.0}
+    assert [float(mpmath.mpf(v)) for v in doc["reference"]["exact"]] == [2.0, 0.0]
+
+
+def test_order_help_states_each_methods_orders():
+    out = " ".join(run("eval", "--help").stdout.split())
+    for name, entry in base.entries().items():
+        assert f"{name} 1-{entry.backend.max_order}" in out.replace("- ", "-")
