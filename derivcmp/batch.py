@@ -395,9 +395,12 @@ def summarize(run: BatchRun) -> dict[str, dict[str, Any]]:
                 times.append(m["time"]["eval_s"])
             wins += name in best
         worst = max(errs, default=None)
+        cases = len(run.results)
         out[name] = {
-            "cases": ok + not_ok + not_applicable + no_derivative, "ok": ok, "not_ok": not_ok,
+            # every case asked for every method of the run; one the case did not run is skipped
+            "cases": cases, "ok": ok, "not_ok": not_ok,
             "not_applicable": not_applicable, "no_derivative": no_derivative,
+            "skipped": cases - (ok + not_ok + not_applicable + no_derivative),
             "median_rel_error": statistics.median(e for e, _ in errs) if errs else None,
             "worst_rel_error": worst[0] if worst else None,
             "worst_case": worst[1] if worst else None,

@@ -247,10 +247,13 @@ def _write(path: str, text: str, fallback: bool = False) -> bool:
     return True
 
 
-def _finish(loaded, run, failed: bool = False) -> None:
+def _finish(loaded, run, failed: bool = False, said: bool = False) -> None:
+    """Exit with the run's status.  ``said``: the report on the terminal already
+    says the run was interrupted (its footer), so stderr does not repeat it."""
     if run.interrupted:
-        click.echo(f"interrupted: {len(run.results)} of {run.total} cases finished; "
-                   "the report covers only those", err=True)
+        if not said:
+            click.echo(f"interrupted: {len(run.results)} of {run.total} cases finished; "
+                       "the report covers only those", err=True)
         sys.exit(130)
     if _WRITE_FAILED:
         _WRITE_FAILED.clear()
@@ -273,7 +276,7 @@ def batch_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
     """
     loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags)
     _emit_batch(run, summary, fmt, output)
-    _finish(loaded, run)
+    _finish(loaded, run, said=fmt == "table" and output == "-")
 
 
 @main.command("check")
@@ -311,7 +314,7 @@ def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
         else:
             if _write(save_baseline, b.baseline_json(b.baseline_document(run, report))):
                 click.echo(f"saved baseline {save_baseline} ({len(run.results)} cases)", err=True)
-    _finish(loaded, run, failed=not report.passed)
+    _finish(loaded, run, failed=not report.passed, said=fmt == "table" and output == "-")
 
 
 if __name__ == "__main__":  # pragma: no cover

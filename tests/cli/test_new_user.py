@@ -7,10 +7,13 @@ tool's own output.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import mpmath
 import pytest
@@ -306,3 +309,94 @@ def test_order_help_states_each_methods_orders():
     out = " ".join(run("eval", "--help").stdout.split())
     for name, entry in base.entries().items():
         assert f"{name} 1-{entry.backend.max_order}" in out.replace("- ", "-")
+
+
+# --- 7. batch and check that add up ---------------------------------------------
+
+def _suite(tmp_path) -> str:
+    first = default_methods()[0]
+    p = tmp_path / "s.toml"
+    p.write_text(f"""
+[[case]]
+id = "sig"
+expr = "1/(1+exp(-w*x))"
+wrt = ["w"]
+at = {{ w = 2.0, x = 3.0 }}
+
+[[case]]
+id = "only-one-method"
+expr = "sin(x)"
+at = {{ x = 1.0 }}
+methods = ["{first}"]
+
+[[case]]
+id = "kink"
+expr = "abs(x)"
+at = {{ x = 0 }}
+expect = "not-differentiable"
+""", encoding="utf-8")
+    return p.as_posix()
+
+
+def test_batch_summary_counts_add_up_to_the_cases(tmp_path):
+    f = _suite(tmp_path)
+    res = run("batch", f, "--no-timing", "-j", "1", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["interrupted"] is False
+    for name, s in doc["summary"].items():
+        assert s["cases"] == 3
+        assert s["ok"] + s["not_ok"] + s["no_derivative"] + s["not_applicable"] + s["skipped"] == s["cases"]
+        ran = sum(any(m["name"] == name for m in c["methods"]) for c in doc["cases"])
+        assert s["skipped"] == 3 - ran
+    # sin'(1) = cos(1), by the one method asked for
+    only = doc["cases"][1]
+    assert float(mpmath.mpf(only["reference"]["exact"])) == pytest.approx(float(mpmath.cos(1)), rel=1e-15)
+    table = run("batch", f, "--no-timing", "-j", "1").stdout
+    assert re.search(r"method\s+cases\s+ok\s+not ok\s+no deriv\.\s+n/a\s+skipped", table)
+
+
+def test_check_count_equals_the_junit_tests_count(tmp_path):
+    f = _suite(tmp_path)
+    junit = tmp_path / "j.xml"
+    res = run("check", f, "--no-timing", "-j", "1", "--junit", str(junit))
+    assert res.exit_code == 0, res.output
+    m = re.search(r"check: PASS \((\d+) checks, (\d+) skipped\)", res.stdout)
+    assert m, res.stdout
+    root = ET.parse(junit).getroot()
+    assert root.get("tests") == m.group(1) and root.get("skipped") == m.group(2)
+    assert int(m.group(2)) > 0                                # the kink's methods are skipped
+
+
+def test_interrupted_batch_says_so_once_and_in_json(tmp_path, monkeypatch):
+    from derivcmp import batch as batch_mod
+    real, calls = batch_mod.compare, []
+
+    def interrupt_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(batch_mod, "compare", interrupt_second)
+    f = _suite(tmp_path)
+    res = run("batch", f, "--no-timing", "-j", "1", "--timeout", "0")      # in this process
+    assert res.exit_code == 130
+    assert (res.stdout + res.stderr).count("interrupted: 1 of 3 cases finished") == 1
+    calls.clear()
+    res = run("batch", f, "--no-timing", "-j", "1", "--timeout", "0", "--format", "json")
+    assert res.exit_code == 130
+    doc = json.loads(res.stdout)
+    assert doc["interrupted"] is True and len(doc["cases"]) == 1
+    assert res.stderr.count("interrupted:") == 1
+
+
+def test_eval_and_batch_csv_share_columns(tmp_path):
+    eval_header = run("eval", "sin(x)", "--at", "x=1", "--format", "csv", "--no-timing").stdout.splitlines()[0]
+    batch_rows = list(csv.DictReader(io.StringIO(
+        run("batch", _suite(tmp_path), "--no-timing", "-j", "1", "--format", "csv").stdout)))
+    batch_cols = list(batch_rows[0])
+    eval_cols = eval_header.split(",")
+    assert batch_cols[-len(eval_cols):] == eval_cols          # same names, same order
+    sig = next(r for r in batch_rows if r["id"] == "sig")
+    assert float(mpmath.mpf(sig["reference"])) == pytest.approx(
+        float(3 * (1 / (1 + mpmath.exp(-6))) * (1 - 1 / (1 + mpmath.exp(-6)))), rel=1e-15)
