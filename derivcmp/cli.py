@@ -15,6 +15,8 @@ import click
 from . import __version__
 from .compare import compare, make_problem, resolve_methods
 from .errors import DerivcmpError
+from .timing import DEFAULT_RUNS, DEFAULT_WARMUP, MAX_RUNS
+from .timing import settings as timing_settings
 
 FORMATS = ("table", "json", "csv", "markdown")
 DEFAULT_TIMEOUT = 10.0
@@ -99,19 +101,26 @@ def main() -> None:
 @click.option("--methods", default=None, help="Comma-separated methods, or 'all' (default: symbolic,fd-central,ad-reverse).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--no-timing", is_flag=True, help="Skip the timing runs.")
+@click.option("--runs", type=click.IntRange(2, MAX_RUNS), default=None,
+              help=f"Timed runs per method (each a batch of calls), as hyperfine  [default: {DEFAULT_RUNS}]")
+@click.option("--warmup", type=click.IntRange(0, MAX_RUNS), default=None,
+              help=f"Runs to discard before timing  [default: {DEFAULT_WARMUP}]")
 @click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds each method (and the reference) may take; 0 for no limit.")
 def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str | None,
-             fmt: str, no_timing: bool, timeout: float) -> None:
+             fmt: str, no_timing: bool, runs: int | None, warmup: int | None, timeout: float) -> None:
     """Differentiate EXPRESSION at a point with every method and compare.
 
     EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).
     """
+    if no_timing and (runs is not None or warmup is not None):
+        raise click.UsageError("--runs and --warmup time the methods; they cannot go with --no-timing")
     names = resolve_methods(methods)
     problem, warnings = make_problem(expression, wrt, _joined(at), order)
     for w in warnings:
         click.echo(w, err=True)
-    result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
+    with timing_settings(runs=runs, warmup=warmup):
+        result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
     emit(result, fmt, not no_timing)
 
 

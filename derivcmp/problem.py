@@ -48,9 +48,14 @@ class Problem:
 class Timing:
     setup_s: float
     eval_s: float | None = None
-    eval_spread_s: float | None = None
-    repeats: int = 0
-    number: int = 0
+    eval_spread_s: float | None = None     # interquartile range of the runs
+    repeats: int = 0                       # runs measured
+    number: int = 0                        # calls per run
+    mean_s: float | None = None
+    std_s: float | None = None             # standard deviation of the runs
+    min_s: float | None = None
+    max_s: float | None = None
+    warmup: int = 0                        # runs discarded before measuring
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ def method_document(g: Graded, timing: bool = True) -> dict[str, Any]:
     time = None
     if timing and t is not None:
         time = {"setup_s": t.setup_s, "eval_s": t.eval_s, "eval_spread_s": t.eval_spread_s,
-                "repeats": t.repeats}
+                "repeats": t.repeats, "mean_s": t.mean_s, "std_s": t.std_s, "min_s": t.min_s,
+                "max_s": t.max_s, "runs": t.repeats, "warmup": t.warmup}
     return {"name": o.method, "status": o.status, "grade": g.grade, "message": message(g),
             "value": finite_or_none(o.value), "abs_error": finite_or_none(g.abs_error),
             "rel_error": finite_or_none(g.rel_error), "time": time,
@@ -134,8 +135,8 @@ def rows(c: Comparison, timing: bool = True) -> list[dict[str, str]]:
             "rel_error": fmt_error(g.rel_error),
             "digits": "-" if digits is None else f"{digits:.1f}",
             "setup": fmt_time(t.setup_s) if t else "-",
-            "eval": (f"{fmt_time(t.eval_s)} ± {fmt_time(t.eval_spread_s)}"
-                     if t and t.eval_s is not None else "-"),
+            "eval": (f"{fmt_time(t.mean_s)} ± {fmt_time(t.std_s)}"
+                     if t and t.mean_s is not None else "-"),
             "message": message(g) or "",
         })
     return out

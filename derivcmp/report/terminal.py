@@ -63,7 +63,7 @@ def _columns(timing: bool) -> list[Column]:
             Column("abs_error", ("abs error",), True), Column("rel_error", ("rel error",), True),
             Column("digits", ("digits",), True), Column("verdict", ("verdict",))]
     if timing:
-        cols += [Column("setup", ("setup",), True), Column("eval", ("eval", "median ± IQR"), True)]
+        cols += [Column("setup", ("setup",), True), Column("eval", ("eval", "mean ± σ"), True)]
     return cols
 
 
@@ -178,11 +178,20 @@ def _summary(c: Comparison, timing: bool) -> str:
         if left_out:
             parts.append(f"not graded: {', '.join(left_out)}")
     timed = [g for g in c.results if g.outcome.status == "ok" and g.outcome.timing
-             and g.outcome.timing.eval_s]
+             and g.outcome.timing.mean_s]
     if timing and len(timed) > 1:
-        timed.sort(key=lambda g: g.outcome.timing.eval_s)
+        timed.sort(key=lambda g: g.outcome.timing.mean_s)
         fast, slow = timed[0], timed[-1]
-        ratio = slow.outcome.timing.eval_s / fast.outcome.timing.eval_s
+        ratio, spread = speed_ratio(fast.outcome.timing, slow.outcome.timing)
         if math.isfinite(ratio):
-            parts.append(f"fastest evaluation: {fast.name} ({ratio:.1f}× faster than {slow.name})")
+            parts.append(f"fastest evaluation: {fast.name} ({ratio:.2g} ± {spread:.2g}× faster than "
+                         f"{slow.name})")
     return "; ".join(parts)
+
+
+def speed_ratio(fast, slow) -> tuple[float, float]:
+    """mean(slow) / mean(fast) and its standard deviation by error propagation
+    (as hyperfine: relative deviations add in quadrature)."""
+    ratio = slow.mean_s / fast.mean_s
+    rel = math.hypot((fast.std_s or 0.0) / fast.mean_s, (slow.std_s or 0.0) / slow.mean_s)
+    return ratio, ratio * rel

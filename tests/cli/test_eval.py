@@ -48,7 +48,7 @@ def test_table_shows_every_method_and_reference():
     assert SIGMOID_W in out
     for name in ("symbolic", "fd-central", "ad-reverse"):
         assert name in out
-    assert "median ± IQR" in out and "verdict" in out
+    assert "mean ± σ" in out and "verdict" in out
     assert "\x1b[" not in out          # plain text when not a terminal
 
 
@@ -78,7 +78,8 @@ def test_json_matches_spec_key_by_key():
         assert m["abs_error"] == pytest.approx(abs_err, rel=1e-6)
         assert m["rel_error"] == pytest.approx(abs_err / float(truth), rel=1e-6)
         t = m["time"]
-        assert list(t) == ["setup_s", "eval_s", "eval_spread_s", "repeats"]
+        assert list(t) == ["setup_s", "eval_s", "eval_spread_s", "repeats", "mean_s", "std_s", "min_s",
+                           "max_s", "runs", "warmup"]
         assert t["setup_s"] > 0 and t["eval_s"] > 0 and t["eval_spread_s"] >= 0 and t["repeats"] >= 3
         assert isinstance(m["details"], dict)
     by = {m["name"]: m for m in doc["methods"]}

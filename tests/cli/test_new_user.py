@@ -400,3 +400,51 @@ def test_eval_and_batch_csv_share_columns(tmp_path):
     sig = next(r for r in batch_rows if r["id"] == "sig")
     assert float(mpmath.mpf(sig["reference"])) == pytest.approx(
         float(3 * (1 / (1 + mpmath.exp(-6))) * (1 - 1 / (1 + mpmath.exp(-6)))), rel=1e-15)
+
+
+# --- 6. timing like hyperfine ------------------------------------------------------
+
+def test_runs_and_warmup_are_recorded_with_their_statistics():
+    res = run("eval", "sin(x)*exp(x)", "--at", "x=0.5", "--runs", "5", "--warmup", "2", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    for m in doc["methods"]:
+        t = m["time"]
+        assert t["runs"] == 5 and t["repeats"] == 5 and t["warmup"] == 2
+        assert 0 < t["min_s"] <= t["eval_s"] <= t["max_s"]              # the median lies in the range
+        assert t["min_s"] <= t["mean_s"] <= t["max_s"] and t["std_s"] >= 0
+        assert t["eval_spread_s"] <= t["max_s"] - t["min_s"]
+        # a standard deviation never exceeds the range of its samples
+        assert t["std_s"] <= (t["max_s"] - t["min_s"])
+        assert m["grade"] in ("exact", "accurate")
+
+
+def test_terminal_prints_mean_sd_and_the_speed_ratio_with_its_uncertainty():
+    res = run("eval", "sin(x)*exp(x)", "--at", "x=0.5", "--runs", "3", "--warmup", "0")
+    assert res.exit_code == 0, res.stderr
+    out = " ".join(res.stdout.split())
+    assert "mean ± σ" in out
+    assert re.search(r"fastest evaluation: \S+ \(\d[\d.e+]* ± \d[\d.e+-]*× faster than \S+\)", out), out
+
+
+def test_speed_ratio_propagates_both_deviations():
+    from derivcmp.problem import Timing
+    from derivcmp.report.terminal import speed_ratio
+    fast = Timing(setup_s=0, mean_s=2.0, std_s=0.2)
+    slow = Timing(setup_s=0, mean_s=8.0, std_s=0.4)
+    ratio, sd = speed_ratio(fast, slow)
+    assert ratio == 4.0
+    assert sd == pytest.approx(4.0 * (0.1 ** 2 + 0.05 ** 2) ** 0.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--runs", "1"], "1 is not in the range 2<=x<=1000"),
+    (["--runs", "0"], "0 is not in the range 2<=x<=1000"),
+    (["--runs", "100000"], "100000 is not in the range 2<=x<=1000"),
+    (["--runs", "abc"], "'abc' is not a valid integer"),
+    (["--warmup", "-1"], "-1 is not in the range 0<=x<=1000"),
+    (["--runs", "5", "--no-timing"], "--runs and --warmup time the methods; they cannot go with --no-timing"),
+])
+def test_bad_runs_and_warmup_are_usage_errors(args, message):
+    res = run("eval", "x^2", "--at", "x=1", *args)
+    assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output
