@@ -13,13 +13,12 @@ import sys
 import click
 
 from . import __version__
-from .compare import compare, make_problem, resolve_methods
+from .compare import DEFAULT_TIMEOUT, compare, make_problem, resolve_methods
 from .errors import DerivcmpError
 from .timing import DEFAULT_RUNS, DEFAULT_WARMUP, MAX_RUNS
 from .timing import settings as timing_settings
 
 FORMATS = ("table", "json", "csv", "markdown")
-DEFAULT_TIMEOUT = 10.0
 
 
 def _joined(at: tuple[str, ...] | str) -> str:

@@ -130,7 +130,11 @@ def _as_float(name: str, value) -> float:
 def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = None,
                  at: str | Mapping[str, float] | None = None, order: int = 1,
                  source: str | None = None) -> tuple[Problem, list[str]]:
-    """Validate everything a user gave; return the problem and any warnings."""
+    """Validate everything a user gave; return the problem and any warnings.
+
+    Arguments as in ``compare_text``; raises ``DerivcmpError`` (``ParseError``
+    for the expression, with its column) on bad input.
+    """
     if isinstance(text_or_expr, str):
         expr = parse(text_or_expr, source=source)
         text = text_or_expr
@@ -191,13 +195,25 @@ def resolve_methods(methods: str | Iterable[str] | None) -> list[str]:
     return list(select_methods(methods).names)
 
 
-def compare(problem: Problem, methods: Sequence[str] | None = None, timing: bool = True,
-            warnings: Sequence[str] = (), timeout: float | None = None) -> Comparison:
-    """Reference and methods for one problem.
+#: seconds the reference and each method may take, in the library as on the command line
+DEFAULT_TIMEOUT = 10.0
 
-    With ``timeout`` (seconds), the reference and each method run in a child
-    process under that deadline; one that overruns reports ``timeout``.
+
+def compare(problem: Problem, methods: str | Sequence[str] | None = None, timing: bool = True,
+            warnings: Sequence[str] = (), timeout: float | None = DEFAULT_TIMEOUT) -> Comparison:
+    """Compute the reference and run every method on one problem; grade each.
+
+    ``problem`` comes from ``make_problem``.  ``methods``: names, families
+    (``"finite-difference"``) or ``"all"``, as a list or a comma-separated
+    string; ``None`` for the default methods.  ``timing``: time setup and
+    evaluation (``False`` for values and errors only).  ``timeout``: seconds
+    the reference and each method may take, each in a forked child process
+    (the CLI's default, 10 s); ``None`` or 0 runs everything in this process
+    without a limit.  Returns a ``Comparison``: ``.reference``, ``.results``
+    (one ``Graded`` per method: ``.outcome``, ``.rel_error``, ``.grade``),
+    ``.to_dict()``, ``.to_frame()``; in a notebook it shows as a table.
     """
+    timeout = timeout or None
     names = resolve_methods(methods)
     reference = reference_with_deadline(problem, timeout)
     reg = backends.registry()
@@ -229,8 +245,21 @@ def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | 
     return got
 
 
-def compare_text(text: str, wrt=None, at=None, order: int = 1, methods=None,
-                 timing: bool = True, timeout: float | None = None) -> Comparison:
+def compare_text(text: str, wrt: str | Sequence[str] | None = None,
+                 at: str | Mapping[str, float] | None = None, order: int = 1,
+                 methods: str | Sequence[str] | None = None, timing: bool = True,
+                 timeout: float | None = DEFAULT_TIMEOUT) -> Comparison:
+    """What ``derivcmp eval`` does, minus the printing.
+
+    >>> c = compare_text("sin(x)*y", wrt="x", at={"x": 1.0, "y": 2.0}, timing=False)
+    >>> c.reference.exact[:12]
+    '1.0806046117'
+
+    ``wrt``: ``"x"``, ``"x,y"`` or a list (default: every variable); ``at``:
+    ``"x=1,y=2"`` or a dict (values may be constant expressions, ``"pi/4"``);
+    ``order``: 1 to 4.  ``methods``, ``timing`` and ``timeout`` as in
+    ``compare``.  Bad input raises ``DerivcmpError`` with the CLI's message.
+    """
     problem, warnings = make_problem(text, wrt, at, order)
     return compare(problem, methods, timing, warnings, timeout)
 

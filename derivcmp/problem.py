@@ -96,7 +96,41 @@ class Graded:
 
 @dataclass(frozen=True)
 class Comparison:
+    """The reference and every method's graded outcome for one problem.
+
+    ``to_dict()`` is the ``derivcmp/2`` JSON document; ``to_frame()`` a pandas
+    DataFrame, one row per method (``pip install 'derivcmp[pandas]'``).  In a
+    terminal with rich, or in Jupyter, a comparison shows as a table.
+    """
+
     problem: Problem
     reference: Reference
     results: tuple[Graded, ...]
     warnings: tuple[str, ...] = ()
+
+    def to_dict(self, timing: bool = True) -> dict[str, Any]:
+        """The ``derivcmp/2`` document that ``derivcmp eval --format json`` prints."""
+        from .report import document
+        return document(self, timing)
+
+    def to_frame(self, timing: bool = True):
+        """A pandas DataFrame, one row per method, with the columns of the CSV output."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_frame needs pandas: pip install 'derivcmp[pandas]'") from None
+        from .report.text import CSV_FIELDS, frame_rows
+        return pd.DataFrame(frame_rows(self, timing), columns=CSV_FIELDS).set_index("method")
+
+    @property
+    def timed(self) -> bool:
+        """Whether the methods were timed (``timing=True``)."""
+        return any(g.outcome.timing is not None and g.outcome.timing.mean_s is not None for g in self.results)
+
+    def __rich__(self):
+        from .report.terminal import renderable
+        return renderable(self, self.timed)
+
+    def _repr_html_(self) -> str:
+        from .report.text import to_html
+        return to_html(self, self.timed)

@@ -195,3 +195,21 @@ def speed_ratio(fast, slow) -> tuple[float, float]:
     ratio = slow.mean_s / fast.mean_s
     rel = math.hypot((fast.std_s or 0.0) / fast.mean_s, (slow.std_s or 0.0) / slow.mean_s)
     return ratio, ratio * rel
+
+
+def renderable(c: Comparison, timing: bool = True) -> _Rendered:
+    """The table as a rich renderable (``Comparison.__rich__``), laid out to the console's width."""
+    return _Rendered(c, timing)
+
+
+class _Rendered:
+    def __init__(self, c: Comparison, timing: bool) -> None:
+        self.c, self.timing = c, timing
+
+    def __rich_console__(self, console, options):
+        import io
+        buf = io.StringIO()
+        render(self.c, Console(file=buf, width=options.max_width, soft_wrap=True, color_system=None),
+               self.timing)
+        for line in buf.getvalue().splitlines():
+            yield Text(line)

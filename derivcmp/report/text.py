@@ -60,3 +60,36 @@ def to_markdown(c: Comparison, timing: bool = True) -> str:
         cells.append(r["message"])
         lines.append("| " + " | ".join(_md(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def frame_rows(c: Comparison, timing: bool = True) -> list[dict]:
+    """The CSV rows with numbers as numbers (for pandas): value a float or nested list."""
+    out = []
+    for g in c.results:
+        m = method_document(g, timing)
+        t = m["time"] or {}
+        digits = correct_digits(m["rel_error"])
+        out.append({"method": m["name"], "status": m["status"], "grade": m["grade"], "value": m["value"],
+                    "abs_error": m["abs_error"], "rel_error": m["rel_error"], "correct_digits": digits,
+                    "setup_s": t.get("setup_s"), "eval_s": t.get("eval_s"),
+                    "eval_spread_s": t.get("eval_spread_s"), "reference": c.reference.exact,
+                    "message": m["message"]})
+    return out
+
+
+def to_html(c: Comparison, timing: bool = True) -> str:
+    """An HTML table for Jupyter (every text escaped)."""
+    from html import escape
+    ref = c.reference
+    head = (f"reference ({ref.digits} digits): <code>{escape(fmt_exact(ref.exact))}</code>"
+            if ref.status == "ok" else f"reference: <b>{escape(ref.status)}</b> — {escape(ref.message or '')}")
+    cols = ["method", "value", "abs error", "rel error", "digits", "verdict"] + (["eval (mean ± σ)"] if timing else [])
+    keys = ["method", "value", "abs_error", "rel_error", "digits", "verdict"] + (["eval"] if timing else [])
+    body = []
+    for r in rows(c, timing):
+        cells = "".join(f"<td>{escape(r[k])}</td>" for k in keys)
+        note = f"<br><small>{escape(r['message'])}</small>" if r["message"] else ""
+        body.append(f"<tr>{cells[:-5]}{note}</td></tr>" if note else f"<tr>{cells}</tr>")
+    return (f"<div><p><b>{escape(heading(c))}</b><br>{head}</p><table><thead><tr>"
+            + "".join(f"<th>{escape(h)}</th>" for h in cols) + "</tr></thead><tbody>"
+            + "".join(body) + "</tbody></table></div>")

@@ -448,3 +448,57 @@ def test_speed_ratio_propagates_both_deviations():
 def test_bad_runs_and_warmup_are_usage_errors(args, message):
     res = run("eval", "x^2", "--at", "x=1", *args)
     assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output
+
+
+# --- 8. a Python API for notebooks and scripts --------------------------------------
+
+def test_api_default_timeout_is_the_clis():
+    import inspect
+
+    from derivcmp import batch, compare, compare_text
+    cli_default = next(p.default for p in main.commands["eval"].params if p.name == "timeout")
+    assert inspect.signature(compare_text).parameters["timeout"].default == cli_default
+    assert inspect.signature(compare).parameters["timeout"].default == cli_default
+    assert callable(batch.run_batch)
+
+
+def test_comparison_renders_in_rich_and_html_and_converts():
+    from rich.console import Console
+
+    from derivcmp import compare_text
+    c = compare_text("1/x", at="x=3", timing=False)
+    console = Console(width=80, record=True, file=io.StringIO(), color_system=None)
+    console.print(c)
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    for g in c.results:
+        assert g.name in text and repr(float(g.outcome.value)) in text
+    html = c._repr_html_()
+    assert html.count("<tr>") == 1 + len(c.results) and "<script" not in html
+    doc = c.to_dict()
+    assert mpmath.mpf(doc["reference"]["exact"]) == pytest.approx(mpmath.mpf(-1) / 9, rel=1e-15)
+
+
+def test_html_escapes_what_it_shows():
+    from derivcmp import compare_text
+    from derivcmp.report.text import to_html
+    c = compare_text("relu(x)", at="x=0", timing=False)      # notes hold quotes: relu'(0)
+    html = to_html(c, timing=False)
+    assert "relu&#x27;(0) = 0" in html and "relu'(0)" not in html
+
+
+def test_to_frame_without_pandas_says_what_to_install(monkeypatch):
+    from derivcmp import compare_text
+    c = compare_text("x^2", at="x=1", timing=False)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match=r"pip install 'derivcmp\[pandas\]'"):
+        c.to_frame()
+
+
+def test_to_frame_with_pandas():
+    pd = pytest.importorskip("pandas")
+    from derivcmp import compare_text
+    c = compare_text("x^3", at="x=2", timing=False)
+    frame = c.to_frame()
+    assert isinstance(frame, pd.DataFrame) and list(frame.index) == [g.name for g in c.results]
+    assert frame.loc[c.results[0].name, "value"] == pytest.approx(12.0)
