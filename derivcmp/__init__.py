@@ -2,23 +2,45 @@
 
     >>> from derivcmp import compare_text
     >>> c = compare_text("1/(1+exp(-w*x))", wrt="w", at="w=2,x=3", timing=False)
-    >>> [(g.name, g.outcome.status) for g in c.results]
-    [('symbolic', 'ok'), ('fd-central', 'ok'), ('ad-reverse', 'ok')]
+    >>> [g.grade for g in c.results][:1]
+    ['exact']
+
+Entry points (each documented): ``compare_text`` (one expression, as
+``derivcmp eval``), ``make_problem`` + ``compare``, ``load`` (suite files),
+``run_batch`` (as ``derivcmp batch``), ``summarize`` and ``check`` (as
+``derivcmp check``).  docs/api.md has a worked example.
 """
 
 __version__ = "0.1.0"
 
-from .compare import compare, compare_text, make_problem
+from .compare import DEFAULT_TIMEOUT, compare, compare_text, make_problem
 from .errors import DerivcmpError, ParseError
 from .expr import parse, to_text
 
+
+def __getattr__(name: str):
+    # the batch entry points import the worker machinery only when used
+    if name in ("run_batch", "check", "summarize"):
+        from . import batch
+        return getattr(batch, name)
+    if name == "load":
+        from .suite import load
+        return load
+    raise AttributeError(f"module 'derivcmp' has no attribute {name!r}")
+
+
 __all__ = [
+           "DEFAULT_TIMEOUT",
            "DerivcmpError",
            "ParseError",
            "__version__",
+           "check",
            "compare",
            "compare_text",
+           "load",
            "make_problem",
            "parse",
+           "run_batch",
+           "summarize",
            "to_text",
 ]

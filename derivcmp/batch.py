@@ -369,6 +369,26 @@ def _isolated(ctx, worker, case, methods, timing, timeout) -> Mapping[str, Any]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def run_batch(paths: Sequence[str | os.PathLike] | str | os.PathLike, methods: str | Sequence[str] | None = None, timing: bool = True,
+              jobs: int | None = 1, timeout: float | None = None, tags: Sequence[str] = ()) -> BatchRun:
+    """Load the suites under ``paths`` and run every case: what ``derivcmp batch`` does.
+
+    ``methods`` overrides each case's own list (names, families or ``"all"``);
+    ``jobs``: worker processes (1, the default here, runs in this process;
+    ``None`` for every core); ``timeout``: seconds per method and for the
+    reference (``None``: no limit; with ``jobs=1`` a limit makes each method
+    run in a forked child).  Mistakes in the files raise ``DerivcmpError``
+    listing them.  Returns a ``BatchRun``; ``summarize(run)`` gives the
+    per-method summary and ``check(run)`` the CI verdicts.
+    """
+    from .suite import load
+    loaded = load([paths] if isinstance(paths, (str, os.PathLike)) else paths, tags=tags)
+    if loaded.errors:
+        raise DerivcmpError("\n".join(str(d) for d in loaded.errors))
+    names = resolve_methods(methods) if methods else None
+    return run_cases(loaded.cases, names, timing=timing, jobs=jobs, timeout=timeout)
+
+
 # --- summaries -----------------------------------------------------------------
 
 def summarize(run: BatchRun) -> dict[str, dict[str, Any]]:
@@ -397,9 +417,12 @@ def summarize(run: BatchRun) -> dict[str, dict[str, Any]]:
                 times.append(m["time"]["eval_s"])
             wins += name in best
         worst = max(errs, default=None)
+        cases = len(run.results)
         out[name] = {
-            "cases": ok + not_ok + not_applicable + no_derivative, "ok": ok, "not_ok": not_ok,
+            # every case asked for every method of the run; one the case did not run is skipped
+            "cases": cases, "ok": ok, "not_ok": not_ok,
             "not_applicable": not_applicable, "no_derivative": no_derivative,
+            "skipped": cases - (ok + not_ok + not_applicable + no_derivative),
             "median_rel_error": statistics.median(e for e, _ in errs) if errs else None,
             "worst_rel_error": worst[0] if worst else None,
             "worst_case": worst[1] if worst else None,
@@ -527,7 +550,15 @@ def _case_verdicts(r: CaseResult) -> list[Verdict]:
 
 def check(run: BatchRun, baseline: Mapping[str, Any] | None = None, factor: float = 10.0,
           fail_on_slowdown: float | None = None, baseline_path: str | None = None) -> CheckReport:
-    """Every verdict of ``check``; ``baseline`` is a loaded baseline document."""
+    """Every verdict of ``derivcmp check`` on a finished run.
+
+    Tolerances, ``expected`` values and ``expect`` statuses come from the
+    cases; ``baseline`` is a document from ``load_baseline`` (errors that grew
+    past ``factor`` × the baseline fail; ``fail_on_slowdown`` likewise for
+    median evaluation time).  ``report.passed``, ``report.failures`` and
+    ``report.verdicts`` (one per case × method, plus reference/expected
+    checks) say what happened.
+    """
     index = _baseline_index(baseline) if baseline else None
     verdicts: list[Verdict] = []
     ratios: dict[str, list[float]] = {}
@@ -660,6 +691,7 @@ __all__ = [
     "environment",
     "load_baseline",
     "most_accurate",
+    "run_batch",
     "run_case",
     "run_cases",
     "summarize",

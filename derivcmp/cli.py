@@ -13,11 +13,22 @@ import sys
 import click
 
 from . import __version__
-from .compare import compare, make_problem, resolve_methods, select_methods
+from .compare import DEFAULT_TIMEOUT, compare, make_problem, resolve_methods, select_methods
 from .errors import DerivcmpError
+from .timing import DEFAULT_RUNS, DEFAULT_WARMUP, MAX_RUNS
+from .timing import settings as timing_settings
 
 FORMATS = ("table", "json", "csv", "markdown")
-DEFAULT_TIMEOUT = 10.0
+
+
+def _joined(at: tuple[str, ...] | str) -> str:
+    """Repeated --at options are one point (a name given twice is refused by parse_at)."""
+    return at if isinstance(at, str) else ",".join(a for a in at if a.strip())
+
+
+def _orders_help() -> str:
+    from .backends.base import entries
+    return "; ".join(f"{n} 1-{e.backend.max_order}" for n, e in entries().items()) + "."
 
 
 class _Group(click.Group):
@@ -30,38 +41,92 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+class ExpressionCommand(click.Command):
+    """A command whose EXPRESSION argument may begin with ``-`` (``-x^2``, ``-1/x``).
+
+    click would read ``-x^2`` as an unknown option.  A word that begins with
+    ``-`` but names none of the command's options, and is not the value of the
+    option before it, is the expression: it moves behind ``--`` at the end, so
+    options still work before or after it.
+    """
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, self._expression_last(ctx, list(args)))
+
+    def _expression_last(self, ctx, args: list[str]) -> list[str]:
+        takes_value, known = set(), set()
+        for p in self.get_params(ctx):
+            if isinstance(p, click.Option):
+                known.update(p.opts + p.secondary_opts)
+                if not p.is_flag and not p.count:
+                    takes_value.update(p.opts)
+        out, moved, i = [], [], 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                out.extend(args[i:])
+                break
+            if a in takes_value:
+                out.extend(args[i:i + 2])
+                i += 2
+                continue
+            looks_like_option = a.startswith("--") and a[2:3].isalpha()      # --bogus stays an error
+            if (a.startswith("-") and len(a) > 1 and not moved and not looks_like_option
+                    and a.split("=", 1)[0] not in known):
+                moved.append(a)
+            else:
+                out.append(a)
+            i += 1
+        if moved:
+            out = out + (["--"] if "--" not in out else []) + moved
+        return out
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="derivcmp")
 def main() -> None:
     """Compare symbolic, finite-difference and automatic differentiation."""
 
 
-@main.command("eval")
+@main.command("eval", cls=ExpressionCommand)
 @click.argument("expression")
 @click.option("--wrt", help="Variable(s) to differentiate by, comma separated (default: all).")
-@click.option("--at", "at", default="", help="The point: name=value pairs, e.g. w=2,x=3 (values may be pi/4).")
+@click.option("--at", "at", multiple=True,
+              help="The point: name=value pairs, e.g. w=2,x=3 (values may be pi/4); repeatable: "
+                   "--at w=2 --at x=3.")
 @click.option("--order", type=click.IntRange(1, None), default=1, show_default=True,
-              help="1: derivative or gradient; 2: second derivative or Hessian.")
+              help="1: derivative or gradient; 2: second derivative or Hessian; 3, 4: higher "
+                   "derivatives of one variable.  Orders per method: " + _orders_help())
 @click.option("--methods", default=None,
               help="Comma-separated method names or families, or 'all' (see 'derivcmp methods'; "
                    "default: the methods marked default there).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--no-timing", is_flag=True, help="Skip the timing runs.")
+@click.option("--runs", type=click.IntRange(2, MAX_RUNS), default=None,
+              help=f"Timed runs per method (each a batch of calls), as hyperfine  [default: {DEFAULT_RUNS}]")
+@click.option("--warmup", type=click.IntRange(0, MAX_RUNS), default=None,
+              help=f"Runs to discard before timing  [default: {DEFAULT_WARMUP}]")
 @click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds each method (and the reference) may take; 0 for no limit.")
 def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str | None,
-             fmt: str, no_timing: bool, timeout: float) -> None:
-    """Differentiate EXPRESSION at a point with every method and compare."""
+             fmt: str, no_timing: bool, runs: int | None, warmup: int | None, timeout: float) -> None:
+    """Differentiate EXPRESSION at a point with every method and compare.
+
+    EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).
+    """
+    if no_timing and (runs is not None or warmup is not None):
+        raise click.UsageError("--runs and --warmup time the methods; they cannot go with --no-timing")
     chosen = select_methods(methods)
     for note in chosen.notes:
         click.echo(note, err=True)
     if not chosen.names:
         raise DerivcmpError("--methods: none of the chosen methods can run in this installation")
     names = list(chosen.names)
-    problem, warnings = make_problem(expression, wrt, at, order)
+    problem, warnings = make_problem(expression, wrt, _joined(at), order)
     for w in warnings:
         click.echo(w, err=True)
-    result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
+    with timing_settings(runs=runs, warmup=warmup):
+        result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
     emit(result, fmt, not no_timing)
 
 
@@ -77,7 +142,7 @@ def emit(result, fmt: str, timing: bool) -> None:
         click.echo(to_markdown(result, timing), nl=False)
     else:
         from .report.terminal import render, stdout_console
-        render(result, stdout_console(sys.stdout), timing)
+        render(result, stdout_console(sys.stdout, fit=True), timing)
 
 
 @main.command("functions")
@@ -158,7 +223,8 @@ def _suite_options(fn):
         click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
                      help="Seconds each method (and the reference) may take per case; 0 for no limit."),
         click.option("--wrt", help="For .txt files: variable(s) to differentiate by (default: all)."),
-        click.option("--at", "at", default="", help="For .txt files: the point, e.g. x=1,y=2."),
+        click.option("--at", "at", multiple=True,
+                     help="For .txt files: the point, e.g. x=1,y=2 (repeatable)."),
         click.option("--order", type=click.IntRange(1, None), default=1, show_default=True,
                      help="For .txt files: the derivative order."),
         click.option("--tag", "tags", multiple=True, help="Run only cases with this tag (repeatable)."),
@@ -174,7 +240,7 @@ def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags):
     from .report.batch import progress
     from .suite import load
     names = resolve_methods(methods) if methods else None
-    loaded = load(paths, wrt=wrt, at=at, order=order, tags=tags)
+    loaded = load(paths, wrt=wrt, at=_joined(at), order=order, tags=tags)
     for d in loaded.diagnostics:
         click.echo(str(d), err=True)
     if not loaded.cases:
@@ -232,10 +298,13 @@ def _write(path: str, text: str, fallback: bool = False) -> bool:
     return True
 
 
-def _finish(loaded, run, failed: bool = False) -> None:
+def _finish(loaded, run, failed: bool = False, said: bool = False) -> None:
+    """Exit with the run's status.  ``said``: the report on the terminal already
+    says the run was interrupted (its footer), so stderr does not repeat it."""
     if run.interrupted:
-        click.echo(f"interrupted: {len(run.results)} of {run.total} cases finished; "
-                   "the report covers only those", err=True)
+        if not said:
+            click.echo(f"interrupted: {len(run.results)} of {run.total} cases finished; "
+                       "the report covers only those", err=True)
         sys.exit(130)
     if _WRITE_FAILED:
         _WRITE_FAILED.clear()
@@ -258,7 +327,7 @@ def batch_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
     """
     loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags)
     _emit_batch(run, summary, fmt, output)
-    _finish(loaded, run)
+    _finish(loaded, run, said=fmt == "table" and output == "-")
 
 
 @main.command("check")
@@ -296,7 +365,7 @@ def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
         else:
             if _write(save_baseline, b.baseline_json(b.baseline_document(run, report))):
                 click.echo(f"saved baseline {save_baseline} ({len(run.results)} cases)", err=True)
-    _finish(loaded, run, failed=not report.passed)
+    _finish(loaded, run, failed=not report.passed, said=fmt == "table" and output == "-")
 
 
 if __name__ == "__main__":  # pragma: no cover

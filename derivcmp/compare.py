@@ -21,6 +21,7 @@ from . import backends, deadline
 from .backends import base as backends_base
 from .errors import DerivcmpError, ParseError
 from .expr import Expr, parse, to_text, variables
+from .grading import INACCURATE, WRONG, grade_of
 from .problem import (
     ERROR,
     MAX_ORDER,
@@ -71,10 +72,16 @@ def parse_at(text: str | Mapping[str, float]) -> dict[str, float]:
         name = name.strip()
         if not _NAME.match(name):
             raise DerivcmpError(f"--at: {name!r} is not a variable name (in {item.strip()!r})")
+        if name in _CONSTANTS:
+            raise DerivcmpError(f"--at: {name!r} is the constant {name} ({_CONSTANTS[name]}) in expressions, "
+                                "not a variable; give the variable another name")
         if name in out:
             raise DerivcmpError(f"--at: {name!r} is given more than once")
         out[name] = _constant_value(name, value.strip())
     return out
+
+
+_CONSTANTS = {"e": "2.71828…", "pi": "3.14159…"}
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -123,7 +130,11 @@ def _as_float(name: str, value) -> float:
 def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = None,
                  at: str | Mapping[str, float] | None = None, order: int = 1,
                  source: str | None = None) -> tuple[Problem, list[str]]:
-    """Validate everything a user gave; return the problem and any warnings."""
+    """Validate everything a user gave; return the problem and any warnings.
+
+    Arguments as in ``compare_text``; raises ``DerivcmpError`` (``ParseError``
+    for the expression, with its column) on bad input.
+    """
     if isinstance(text_or_expr, str):
         expr = parse(text_or_expr, source=source)
         text = text_or_expr
@@ -186,19 +197,32 @@ def resolve_methods(methods: str | Iterable[str] | None) -> list[str]:
     return list(select_methods(methods).names)
 
 
-def compare(problem: Problem, methods: Sequence[str] | None = None, timing: bool = True,
-            warnings: Sequence[str] = (), timeout: float | None = None) -> Comparison:
-    """Reference and methods for one problem.
+#: seconds the reference and each method may take, in the library as on the command line
+DEFAULT_TIMEOUT = 10.0
 
-    With ``timeout`` (seconds), the reference and each method run in a child
-    process under that deadline; one that overruns reports ``timeout``.
+
+def compare(problem: Problem, methods: str | Sequence[str] | None = None, timing: bool = True,
+            warnings: Sequence[str] = (), timeout: float | None = DEFAULT_TIMEOUT) -> Comparison:
+    """Compute the reference and run every method on one problem; grade each.
+
+    ``problem`` comes from ``make_problem``.  ``methods``: names, families
+    (``"finite-difference"``) or ``"all"``, as a list or a comma-separated
+    string; ``None`` for the default methods.  ``timing``: time setup and
+    evaluation (``False`` for values and errors only).  ``timeout``: seconds
+    the reference and each method may take, each in a forked child process
+    (the CLI's default, 10 s); ``None`` or 0 runs everything in this process
+    without a limit.  Returns a ``Comparison``: ``.reference``, ``.results``
+    (one ``Graded`` per method: ``.outcome``, ``.rel_error``, ``.grade``),
+    ``.to_dict()``, ``.to_frame()``; in a notebook it shows as a table.
     """
+    timeout = timeout or None
     names = resolve_methods(methods)
     reg = backends.registry()
     if timeout and deadline.can_fork():
         warm_up([reg[m] for m in names])
     reference = reference_with_deadline(problem, timeout)
-    results = tuple(grade(reference, run_with_deadline(reg[m], problem, timing, timeout), problem)
+    results = tuple(grade(reference, symmetric(run_with_deadline(reg[m], problem, timing, timeout), problem),
+                          problem)
                     for m in names)
     f_time = None
     if timing:
@@ -262,23 +286,64 @@ def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | 
     return got
 
 
-def compare_text(text: str, wrt=None, at=None, order: int = 1, methods=None,
-                 timing: bool = True, timeout: float | None = None) -> Comparison:
+def compare_text(text: str, wrt: str | Sequence[str] | None = None,
+                 at: str | Mapping[str, float] | None = None, order: int = 1,
+                 methods: str | Sequence[str] | None = None, timing: bool = True,
+                 timeout: float | None = DEFAULT_TIMEOUT) -> Comparison:
+    """What ``derivcmp eval`` does, minus the printing.
+
+    >>> c = compare_text("sin(x)*y", wrt="x", at={"x": 1.0, "y": 2.0}, timing=False)
+    >>> c.reference.exact[:12]
+    '1.0806046117'
+
+    ``wrt``: ``"x"``, ``"x,y"`` or a list (default: every variable); ``at``:
+    ``"x=1,y=2"`` or a dict (values may be constant expressions, ``"pi/4"``);
+    ``order``: 1 to 4.  ``methods``, ``timing`` and ``timeout`` as in
+    ``compare``.  Bad input raises ``DerivcmpError`` with the CLI's message.
+    """
     problem, warnings = make_problem(text, wrt, at, order)
     return compare(problem, methods, timing, warnings, timeout)
 
 
+def symmetric(outcome: Outcome, problem: Problem) -> Outcome:
+    """A Hessian whose two halves differ only by rounding is made exactly symmetric.
+
+    The true Hessian is symmetric; a method that computes H[i, j] and H[j, i]
+    along different paths (reverse-over-reverse) may round them differently in
+    the last bits.  A larger asymmetry is left alone: it is a finding.
+    """
+    v = outcome.value
+    if outcome.status != OK or problem.order != 2 or not isinstance(v, np.ndarray) or v.ndim != 2:
+        return outcome
+    with np.errstate(all="ignore"):
+        gap = np.abs(v - v.T)
+        if not np.all(np.isfinite(v)) or not np.all(gap <= 8 * EPS * np.maximum(np.abs(v), np.abs(v.T))):
+            return outcome
+        return replace(outcome, value=0.5 * (v + v.T))
+
+
+EPS = float(np.finfo(float).eps)
+
+
 def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None) -> Graded:
-    """Errors of one outcome against the reference, in 60-digit arithmetic."""
+    """Errors of one outcome against the reference, in 60-digit arithmetic, and its grade."""
     if reference.status == OK:
         if outcome.status != OK:
             return Graded(outcome)
         abs_err, rel_err = errors(outcome.value, reference.exact)
-        return Graded(outcome, abs_err, rel_err, note=_ok_note(reference))
+        word = grade_of(rel_err)
+        notes = [n for n in (_ok_note(reference), _stencil_note(problem, outcome, word)) if n]
+        return Graded(outcome, abs_err, rel_err, note="; ".join(notes) or None, grade=word)
+    if reference.status == UNDEFINED and (reference.details or {}).get("overflow") and \
+            outcome.status in (OK, ERROR, UNDEFINED):
+        # the derivative exists; float64 cannot hold it, so no float value is right
+        msg = f"{reference.message}; no float64 value can be right"
+        if outcome.message:
+            msg = f"{outcome.message}; {msg}"
+        return Graded(replace(outcome, status=UNDEFINED, message=msg))
     if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, ERROR):
         if outcome.status == OK:
-            entry = backends_base.entries().get(outcome.method)
-            convention = getattr(entry.backend, "convention", None) if entry else None
+            convention = _convention(outcome.method, problem)
             msg = ("no derivative here; the value is the method's convention"
                    if reference.status == NOT_DIFFERENTIABLE else
                    f"no derivative here ({_first_clause(reference.message)}); "
@@ -289,6 +354,68 @@ def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None
             msg = outcome.message
         return Graded(replace(outcome, status=reference.status, message=msg))
     return Graded(outcome, note=f"reference {reference.status}")
+
+
+def _convention(method: str, problem: Problem | None) -> str | None:
+    """What the method's value means at a point with no derivative, for this expression.
+
+    A method may declare ``conventions``, (function, clause) pairs
+    (``(("abs", "abs'(0) = 0"), ...)``); only the clauses of functions the
+    expression uses are shown.  Otherwise its one ``convention`` sentence.
+    """
+    entry = backends_base.entries().get(method)
+    backend = entry.backend if entry else None
+    clauses = getattr(backend, "conventions", None)
+    if clauses and problem is not None:
+        used = {getattr(n, 'op', None) for n in _nodes(problem.expr)}
+        head, _, _ = (getattr(backend, "convention", None) or "").partition(":")
+        picked = list(dict.fromkeys(text for fn, text in clauses if fn in used))
+        if picked:
+            return f"{head}: {', '.join(picked)}" if head else ", ".join(picked)
+        if head:
+            return head        # none of its special cases is in this expression
+    return getattr(backend, "convention", None)
+
+
+def _nodes(expr: Expr):
+    stack, seen = [expr], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield node
+        stack.extend(getattr(node, "args", ()) or ())
+
+
+def _stencil_note(problem: Problem | None, outcome: Outcome, word: str | None) -> str | None:
+    """Why a finite difference went wrong where the derivative exists: its stencil
+    x-h, x, x+h straddles a pole or a jump (the function changes sign with slopes
+    of opposite signs on the two halves, or the halves' slopes differ a millionfold)."""
+    steps = (outcome.details or {}).get("steps")
+    if problem is None or word not in (INACCURATE, WRONG) or not isinstance(steps, Mapping):
+        return None
+    program = compile_program(problem.expr)
+    for name, h in steps.items():
+        if name not in problem.point:
+            continue
+        vals = []
+        with np.errstate(all="ignore"):
+            for d in (-h, 0.0, h):
+                point = dict(problem.point)
+                point[name] = point[name] + d
+                vals.append(float(program.evaluate(point)))
+        if not all(math.isfinite(v) for v in vals):
+            continue
+        lo, mid, hi = vals
+        s1, s2 = mid - lo, hi - mid
+        sign_change = min(lo, mid, hi) < 0 < max(lo, mid, hi) and s1 * s2 < 0
+        jump = min(abs(s1), abs(s2)) * 1e6 < max(abs(s1), abs(s2))
+        if sign_change or jump:
+            return (f"the stencil {name} ± h (h = {h:.3g}) straddles a "
+                    f"{'sign change' if sign_change else 'jump'} of the function (a pole or a jump "
+                    "between the points), so the difference quotient says nothing about the derivative")
+    return None
 
 
 def _first_clause(message: str | None) -> str:

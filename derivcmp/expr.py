@@ -175,6 +175,12 @@ class Token:
 
 
 _EXPLAIN_CHAR = {
+    # what a word processor, a PDF or a math keyboard types instead of ASCII
+    "²": "did you mean ^2?", "³": "did you mean ^3?", "π": "did you mean pi?",
+    "·": "did you mean *?", "×": "did you mean *?", "⋅": "did you mean *?", "÷": "did you mean /?",
+    "−": "did you mean - (the ASCII minus)?", "–": "did you mean - (the ASCII minus)?",
+    "\u00a0": "a non-breaking space: did you mean a plain space?",
+    "\u202f": "a narrow non-breaking space: did you mean a plain space?",
     "=": "'=' is not allowed in an expression (give values with --at)",
     "[": "brackets are not allowed; use ( )",
     "]": "brackets are not allowed; use ( )",

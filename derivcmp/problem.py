@@ -48,9 +48,14 @@ class Problem:
 class Timing:
     setup_s: float
     eval_s: float | None = None
-    eval_spread_s: float | None = None
-    repeats: int = 0
-    number: int = 0
+    eval_spread_s: float | None = None     # interquartile range of the runs
+    repeats: int = 0                       # runs measured
+    number: int = 0                        # calls per run
+    mean_s: float | None = None
+    std_s: float | None = None             # standard deviation of the runs
+    min_s: float | None = None
+    max_s: float | None = None
+    warmup: int = 0                        # runs discarded before measuring
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class Graded:
     abs_error: float | None = None
     rel_error: float | None = None
     note: str | None = None
+    grade: str | None = None            # exact / accurate / inaccurate / wrong (grading.py)
 
     @property
     def name(self) -> str:
@@ -90,6 +96,13 @@ class Graded:
 
 @dataclass(frozen=True)
 class Comparison:
+    """The reference and every method's graded outcome for one problem.
+
+    ``to_dict()`` is the ``derivcmp/2`` JSON document; ``to_frame()`` a pandas
+    DataFrame, one row per method (``pip install 'derivcmp[pandas]'``).  In a
+    terminal with rich, or in Jupyter, a comparison shows as a table.
+    """
+
     problem: Problem
     reference: Reference
     results: tuple[Graded, ...]
@@ -97,3 +110,30 @@ class Comparison:
     #: one evaluation of f itself at the point, timed like the methods: the
     #: baseline every method's cost is read against (None without timing)
     f_time: Timing | None = None
+
+    def to_dict(self, timing: bool = True) -> dict[str, Any]:
+        """The ``derivcmp/2`` document that ``derivcmp eval --format json`` prints."""
+        from .report import document
+        return document(self, timing)
+
+    def to_frame(self, timing: bool = True):
+        """A pandas DataFrame, one row per method, with the columns of the CSV output."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_frame needs pandas: pip install 'derivcmp[pandas]'") from None
+        from .report.text import CSV_FIELDS, frame_rows
+        return pd.DataFrame(frame_rows(self, timing), columns=CSV_FIELDS).set_index("method")
+
+    @property
+    def timed(self) -> bool:
+        """Whether the methods were timed (``timing=True``)."""
+        return any(g.outcome.timing is not None and g.outcome.timing.mean_s is not None for g in self.results)
+
+    def __rich__(self):
+        from .report.terminal import renderable
+        return renderable(self, self.timed)
+
+    def _repr_html_(self) -> str:
+        from .report.text import to_html
+        return to_html(self, self.timed)

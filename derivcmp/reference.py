@@ -221,8 +221,10 @@ def _evaluate(deriv, subs, digits: int) -> tuple[list | Any, str | None]:
 def _reference_ok(values, digits: int) -> Reference:
     flat = np.array(_to_float(values), dtype=float)
     if not np.all(np.isfinite(flat)):
-        return Reference(UNDEFINED, message="the derivative overflows float64 here", digits=digits,
-                         exact=_to_str(values, digits))
+        biggest = max(_flat(values), key=abs)
+        return Reference(UNDEFINED, message=f"the derivative exists ({_brief(biggest)}) but overflows float64 "
+                         "(beyond ±1.8e308)", digits=digits, exact=_to_str(values, digits),
+                         details={"overflow": True})
     return Reference(OK, flat[()] if flat.ndim == 0 else flat, _to_str(values, digits), None, digits)
 
 
@@ -258,20 +260,21 @@ def _jump(problem: Problem, sym, subs) -> str | None:
         for name in problem.wrt:
             s = sympy_bridge.symbol(name)
             for sign in (1, -1):
-                side = "+" if sign > 0 else "-"
+                side = "above" if sign > 0 else "below"
                 near = []
                 for power in (40, 30):
                     moved = dict(subs)
                     moved[s] = subs[s] + sign * sympy.Rational(1, 10 ** power) * max(1, abs(subs[s]))
                     v, why = _evaluate(expr, moved, 30)
                     if why:
-                        return f"{what} is not defined just {side} of the point along {name}"
+                        return f"{what} is not defined just {side} the point in {name}"
                     near.append(v)
                 # continuous (even with an infinite slope, cbrt at 0) when the gap
                 # shrinks as the side approaches; a jump keeps its size
                 gap40, gap30 = (_gap(v, at) for v in near)
                 if not _close(near[0], at) and gap40 > gap30 / 1000:
-                    return f"{what} jumps: {_brief(at)} at the point, {_brief(near[0])} just {side} along {name}"
+                    return (f"{what} jumps: {_brief(at)} at the point, {_brief(near[0])} just {side} "
+                            f"it in {name}")
     return None
 
 

@@ -147,7 +147,12 @@ def load(paths: Iterable[str | os.PathLike], wrt: str | None = None, at: str | N
          order: int = 1, tags: Sequence[str] = ()) -> Loaded:
     """Load every case under ``paths``; ``wrt``/``at``/``order`` are for .txt files.
 
-    ``tags``, when given, keeps only cases carrying at least one of them.
+    ``paths``: TOML suites, .txt files (one expression per line) or
+    directories of them.  ``tags``, when given, keeps only cases carrying at
+    least one of them.  Returns a ``Loaded``: ``.cases`` (``Case`` objects,
+    each with ``.problem()``), ``.diagnostics`` (mistakes in the files, with
+    file and line; ``.errors`` for the serious ones).  Never raises for a
+    mistake in a file.
     """
     files, problems = find_files(paths)
     out = Loaded(diagnostics=list(problems))

@@ -99,7 +99,7 @@ def test_in_process_run_values_against_closed_forms(cases):
     assert [r.case.id for r in run.results] == ["sigmoid-weight", "rosenbrock", "abs-kink", "boom"]
     sig, rosen, kink, boom = run.results
     assert sig.document["id"] == "sigmoid-weight" and sig.document["file"] == cases[0].file
-    assert sig.document["schema"] == "derivcmp/1"
+    assert sig.document["schema"] == "derivcmp/2"
     exact = sigmoid_dw(2.0, 3.0)
     with mpmath.workdps(60):
         assert abs(mpmath.mpf(sig.document["reference"]["exact"]) - exact) < 1e-48
@@ -189,7 +189,7 @@ def fake_result(cid: str, errors: dict, status="ok", ref="ok", expect="ok", eval
     methods = [{"name": m, "status": status, "message": None, "value": 1.0, "abs_error": e,
                 "rel_error": e, "time": None if eval_s is None else {"eval_s": eval_s[m]},
                 "details": {}} for m, e in errors.items()]
-    doc = {"schema": "derivcmp/1", "expression": "x", "wrt": ["x"], "order": 1, "at": {"x": 1.0},
+    doc = {"schema": "derivcmp/2", "expression": "x", "wrt": ["x"], "order": 1, "at": {"x": 1.0},
            "reference": {"status": ref, "value": 1.0, "exact": "1.0", "digits": 50, "message": None},
            "methods": methods, "id": cid, "file": file}
     return CaseResult(case, doc)
@@ -268,7 +268,7 @@ def test_load_baseline_errors(tmp_path):
     p.write_text("{not json", encoding="utf-8")
     with pytest.raises(batch.DerivcmpError, match=r"is not JSON \(Expecting property name"):
         batch.load_baseline(str(p))
-    p.write_text('{"schema": "derivcmp/1"}', encoding="utf-8")
+    p.write_text('{"schema": "derivcmp/2"}', encoding="utf-8")
     with pytest.raises(batch.DerivcmpError, match="is not a derivcmp baseline"):
         batch.load_baseline(str(p))
     with pytest.raises(batch.DerivcmpError, match="cannot read"):

@@ -445,7 +445,7 @@ ERRORS = [
     ("x # c", "unexpected character '#'", 2, 1, "comments are not allowed inside an expression"),
     ("x $ y", "unexpected character '$'", 2, 1, None),
     ("٣", "unexpected character '٣'", 0, 1, None),          # only ASCII digits are numbers
-    ("x²", "unexpected character '²'", 1, 1, None),
+    ("x²", "unexpected character '²'", 1, 1, "did you mean ^2?"),
     ("1e999", "number 1e999 is too large for float64", 0, 5, None),
     ("x + 2e308", "number 2e308 is too large for float64", 4, 5, None),
     ("1e-999", "number 1e-999 is too small for float64 (it would round to 0)", 0, 6, None),

@@ -8,6 +8,8 @@ between a backend and the rest of derivcmp:
 ``description``  one line for ``derivcmp methods``
 ``convention``   what its value means where no derivative exists (a kink, an
                  edge), shown beside such a value; None if it has none
+``conventions``  optional (function, clause) pairs splitting ``convention`` so
+                 a note names only the functions the expression uses
 ``tolerances``   default relative-error tolerance for ``check``, by order
                  (key 0: any order not listed); a missing order means "no
                  default: the suite must give one"
@@ -47,6 +49,7 @@ class Method:
     family: str = ""
     description: str = ""
     convention: str | None = None
+    conventions: tuple[tuple[str, str], ...] = ()
     tolerances: Mapping[int, float] = {}
     requires: tuple[str, ...] = ()
     extra: str | None = None

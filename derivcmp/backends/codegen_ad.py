@@ -99,6 +99,7 @@ class CodegenMode(Method):
     tolerances: ClassVar[Mapping[int, float]] = {0: 1e-10}
     description = "reverse-mode AD by source transformation: generated adjoint code, compiled once"
     convention = ReverseMode.convention
+    conventions = ReverseMode.conventions
 
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)

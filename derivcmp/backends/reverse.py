@@ -312,6 +312,9 @@ class ReverseMode(Method):
     tolerances: ClassVar[Mapping[int, float]] = {0: 1e-10}
     description = "tape-based reverse-mode AD (reverse-over-reverse for 2nd order)"
     convention = "AD picks a subgradient: abs'(0) = relu'(0) = 0, max' at a tie = 1/2"
+    #: the clauses of ``convention`` per function, so a note names only what the expression uses
+    conventions = (("abs", "abs'(0) = 0"), ("relu", "relu'(0) = 0"), ("max", "max' at a tie = 1/2"),
+                   ("min", "min' at a tie = 1/2"))
 
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)

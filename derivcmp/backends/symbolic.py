@@ -29,6 +29,9 @@ class Symbolic(Method):
     tolerances = {0: 1e-10}
     description = "sympy.diff of the expression tree, evaluated in float64 via lambdify"
     convention = "sympy's formula evaluated at the point: sign(0) = 0, Heaviside(0) = 1/2"
+    #: the clauses of ``convention`` per function, so a note names only what the expression uses
+    conventions = (("abs", "sign(0) = 0"), ("relu", "Heaviside(0) = 1/2"), ("max", "Heaviside(0) = 1/2"),
+                   ("min", "Heaviside(0) = 1/2"))
 
     def prepare(self, problem: Problem) -> Prepared:
         import sympy  # here, not at module level: listing the methods must not import sympy

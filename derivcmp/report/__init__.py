@@ -1,6 +1,6 @@
 """Reporters turn a ``Comparison`` into text; they never compute a value.
 
-``document`` builds the ``derivcmp/1`` JSON document (DESIGN.md, "JSON output
+``document`` builds the ``derivcmp/2`` JSON document (DESIGN.md, "JSON output
 (spec)"); ``rows`` the flat per-method rows that the table, CSV and Markdown
 reporters share.  Number formatting lives here so every format agrees.
 """
@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..grading import correct_digits
 from ..problem import Comparison, Graded, Reference, Timing
 
-SCHEMA = "derivcmp/1"
+SCHEMA = "derivcmp/2"
 
 
 def finite_or_none(x: Any) -> Any:
@@ -44,8 +45,9 @@ def method_document(g: Graded, timing: bool = True, f_time: Timing | None = None
     time = None
     if timing and t is not None:
         time = {"setup_s": t.setup_s, "eval_s": t.eval_s, "eval_spread_s": t.eval_spread_s,
-                "repeats": t.repeats, "eval_over_f": f_multiple(t, f_time)}
-    return {"name": o.method, "status": o.status, "message": message(g),
+                "repeats": t.repeats, "mean_s": t.mean_s, "std_s": t.std_s, "min_s": t.min_s,
+                "max_s": t.max_s, "runs": t.repeats, "warmup": t.warmup, "eval_over_f": f_multiple(t, f_time)}
+    return {"name": o.method, "status": o.status, "grade": g.grade, "message": message(g),
             "value": finite_or_none(o.value), "abs_error": finite_or_none(g.abs_error),
             "rel_error": finite_or_none(g.rel_error), "time": time,
             "details": _jsonable(dict(o.details))}
@@ -54,7 +56,7 @@ def method_document(g: Graded, timing: bool = True, f_time: Timing | None = None
 def document(c: Comparison, timing: bool = True) -> dict[str, Any]:
     p = c.problem
     return {"schema": SCHEMA, "expression": p.text, "wrt": list(p.wrt), "order": p.order,
-            "at": {k: float(v) for k, v in p.point.items()},
+            "at": shown_point(p),
             "reference": reference_document(c.reference),
             "f": _f_document(c.f_time) if timing else None,
             "methods": [method_document(g, timing, c.f_time) for g in c.results]}
@@ -113,13 +115,6 @@ def fmt_error(x: float | None) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
-def correct_digits(rel: float | None) -> float | None:
-    """-log10 of the relative error, capped at 17 (float64 has ~15.9)."""
-    if rel is None:
-        return None
-    return 17.0 if rel == 0 else max(0.0, min(17.0, -math.log10(rel)))
-
-
 def fmt_time(s: float | None) -> str:
     if s is None:
         return "-"
@@ -147,13 +142,15 @@ def rows(c: Comparison, timing: bool = True) -> list[dict[str, str]]:
         out.append({
             "method": o.method,
             "status": o.status,
+            "grade": g.grade or "",
+            "verdict": g.grade or o.status,
             "value": fmt_value(o.value),
             "abs_error": fmt_error(g.abs_error),
             "rel_error": fmt_error(g.rel_error),
             "digits": "-" if digits is None else f"{digits:.1f}",
             "setup": fmt_time(t.setup_s) if t else "-",
-            "eval": (f"{fmt_time(t.eval_s)} ± {fmt_time(t.eval_spread_s)}"
-                     if t and t.eval_s is not None else "-"),
+            "eval": (f"{fmt_time(t.mean_s)} ± {fmt_time(t.std_s)}"
+                     if t and t.mean_s is not None else "-"),
             "message": message(g) or "",
         })
     return out
@@ -197,5 +194,14 @@ def heading(c: Comparison) -> str:
         what = f"d{'' if p.order == 1 else p.order}/d{wrt}{'' if p.order == 1 else '^' + str(p.order)}"
     else:
         what = ("gradient" if p.order == 1 else "Hessian") + f" wrt ({wrt})"
-    at = ", ".join(f"{k}={_num(float(v))}" for k, v in p.point.items())
-    return f"{what} of {p.text}" + (f" at {at}" if at else "")
+    at = ", ".join(f"{k}={_num(float(v))}" for k, v in shown_point(p).items())
+    # one line whatever the user typed: tabs and newlines are spaces here
+    return f"{what} of {' '.join(p.text.split())}" + (f" at {at}" if at else "")
+
+
+def shown_point(p) -> dict[str, float]:
+    """The point as the user gave it: a --wrt variable that the expression does
+    not use gets a value internally (its derivative is 0), but it is no input."""
+    from ..expr import variables
+    used = set(variables(p.expr))
+    return {k: float(v) for k, v in p.point.items() if k in used}

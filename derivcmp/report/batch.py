@@ -20,9 +20,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import csv_json, csv_number, finite_or_none, fmt_error, fmt_time, most_accurate
+from . import fmt_error, fmt_time, most_accurate
+from .text import CSV_FIELDS as EVAL_CSV_FIELDS
+from .text import csv_method_row
 
-SCHEMA = "derivcmp-batch/1"
+SCHEMA = "derivcmp-batch/2"
 
 _SHORT_STATUS = {"not-differentiable": "not-diff", "not-applicable": "n/a", "undefined": "undefined",
                  "timeout": "timeout", "error": "error"}
@@ -31,7 +33,7 @@ _SHORT_STATUS = {"not-differentiable": "not-diff", "not-applicable": "n/a", "und
 def batch_document(run, summary: Mapping[str, Any], environment: Mapping[str, Any]) -> dict[str, Any]:
     """The ``derivcmp-batch/1`` object (DESIGN.md, "Batch JSON (spec)")."""
     return {"schema": SCHEMA, "cases": [r.document for r in run.results], "summary": dict(summary),
-            "environment": dict(environment)}
+            "environment": dict(environment), "interrupted": run.interrupted}
 
 
 def to_json(run, summary, environment) -> str:
@@ -121,15 +123,17 @@ def footer(run, report=None) -> list[str]:
 
 def check_lines(report) -> list[str]:
     out = []
-    checked = [v for v in report.verdicts if not v.skipped]
+    # every verdict is a check (and a JUnit testcase): skipped ones too, counted apart
+    skipped = sum(v.skipped for v in report.verdicts)
+    count = f"{len(report.verdicts)} checks, {skipped} skipped"
     fails = report.failures
     if report.passed:
-        out.append(f"check: PASS ({len(checked)} checks)")
+        out.append(f"check: PASS ({count})")
     else:
         parts = [f"{len(fails)} failing check{'s' if len(fails) != 1 else ''}"] if fails else []
         if report.slow_methods:
             parts.append(f"slower than {report.slowdown_factor:g}×: {', '.join(report.slow_methods)}")
-        out.append(f"check: FAIL ({'; '.join(parts)}; {len(checked)} checks)")
+        out.append(f"check: FAIL ({'; '.join(parts)}; {count})")
     if report.baseline_path:
         count = {mk: sum(v.mark == mk for v in report.verdicts) for mk in "+-!*"}
         env = report.baseline_env or {}
@@ -160,6 +164,16 @@ def failure_lines(report, with_file: bool = True) -> list[str]:
 # --- terminal --------------------------------------------------------------------
 
 def render(run, summary, console: Console, report=None) -> None:
+    """The batch report; piped, without the spaces rich pads its table lines with."""
+    if console.is_terminal:
+        _render(run, summary, console, report)
+        return
+    with console.capture() as captured:
+        _render(run, summary, console, report)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def _render(run, summary, console: Console, report=None) -> None:
     methods = run.methods
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left",
                   title="relative error per case" + (" (marks vs baseline: + worse, - better, "
@@ -195,16 +209,15 @@ def render(run, summary, console: Console, report=None) -> None:
         console.print(Text(line, style=style), soft_wrap=True)
 
 
-SUMMARY_COLUMNS = ("method", "ok", "not ok", "no deriv.", "n/a", "median rel error", "worst rel error",
-                   "worst case",
-                   "median eval", "most accurate")
+SUMMARY_COLUMNS = ("method", "cases", "ok", "not ok", "no deriv.", "n/a", "skipped", "median rel error",
+                   "worst rel error", "worst case", "median eval", "most accurate")
 
 
 def summary_rows(summary: Mapping[str, Any], timing: bool) -> list[list[str]]:
     rows = []
     for name, s in summary.items():
-        rows.append([name, str(s["ok"]), str(s["not_ok"]), str(s["no_derivative"]),
-                     str(s["not_applicable"]),
+        rows.append([name, str(s["cases"]), str(s["ok"]), str(s["not_ok"]), str(s["no_derivative"]),
+                     str(s["not_applicable"]), str(s["skipped"]),
                      fmt_error(s["median_rel_error"]), fmt_error(s["worst_rel_error"]),
                      s["worst_case"] or "-", fmt_time(s["median_eval_s"]) if timing else "-",
                      str(s["most_accurate"])])
@@ -215,7 +228,7 @@ def summary_table(summary, timing: bool) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title="per method",
                   title_justify="left")
     for i, col in enumerate(SUMMARY_COLUMNS):
-        table.add_column(col, justify="left" if i in (0, 7) else "right", overflow="fold")
+        table.add_column(col, justify="left" if i in (0, 9) else "right", overflow="fold")
     for row in summary_rows(summary, timing):
         table.add_row(*[Text(c) for c in row])     # ids are user text, not rich markup
     return table
@@ -223,8 +236,9 @@ def summary_table(summary, timing: bool) -> Table:
 
 # --- CSV -------------------------------------------------------------------------
 
-CSV_FIELDS = ["file", "id", "expression", "wrt", "order", "reference_status", "reference", "method",
-              "status", "value", "abs_error", "rel_error", "eval_s", "setup_s", "message"]
+CASE_FIELDS = ["file", "id", "expression", "wrt", "order", "reference_status"]
+#: the case's columns, then exactly the columns of ``derivcmp eval --format csv``
+CSV_FIELDS = CASE_FIELDS + EVAL_CSV_FIELDS
 
 
 def to_csv(run, report=None) -> str:
@@ -237,23 +251,15 @@ def to_csv(run, report=None) -> str:
         d = r.document
         ref = d["reference"]
         for m in d["methods"]:
-            t = m["time"] or {}
-            value = finite_or_none(m["value"])
             row = {"file": r.case.file, "id": r.case.id, "expression": d["expression"],
                    "wrt": ",".join(d["wrt"]), "order": d["order"], "reference_status": ref["status"],
-                   "reference": csv_json(ref["exact"]),
-                   "method": m["name"], "status": m["status"], "value": csv_json(value),
-                   "abs_error": csv_number(m["abs_error"]), "rel_error": csv_number(m["rel_error"]),
-                   "eval_s": csv_number(t.get("eval_s")), "setup_s": csv_number(t.get("setup_s")),
-                   "message": m["message"] or ""}
+                   **csv_method_row(m, ref["exact"])}
             if report is not None:
                 v = verdicts.get((r.case.file, r.case.id, m["name"]))
                 row["check"] = "" if v is None else ("skip" if v.skipped else "pass" if v.passed else "fail")
                 row["mark"] = "" if v is None else v.mark
             w.writerow(row)
     return buf.getvalue()
-
-
 
 
 # --- Markdown (GitHub-flavoured: CI step summaries, pull-request comments) ---------
@@ -291,7 +297,7 @@ def to_markdown(run, summary, report=None) -> str:
             out += _md_table(["", "case", "method", "rel error", "tolerance", "why"], rows, {3, 4})
             out.append("")
     out += ["**Per method**", ""]
-    out += _md_table(list(SUMMARY_COLUMNS), summary_rows(summary, run.timing), {1, 2, 3, 4, 5, 6, 8, 9})
+    out += _md_table(list(SUMMARY_COLUMNS), summary_rows(summary, run.timing), {1, 2, 3, 4, 5, 6, 7, 8, 10, 11})
     out.append("")
     methods = run.methods
     header = ["case", "reference"] + methods + ["most accurate"] + (["check"] if report else [])

@@ -1,85 +1,221 @@
-"""The rich table for terminals (plain text when piped or NO_COLOR is set)."""
+"""The table for terminals: fits the width it is given, never cuts a number.
+
+Columns are chosen by width: the absolute error, the digit count and the
+setup time make way first (json and csv keep every one of them at full
+precision); a gradient or Hessian wraps between its entries, never inside a
+number; notes go on their own lines under their row.  Plain text (no escape
+codes at all) when not on a terminal or when ``NO_COLOR`` is set; no line
+ends in spaces.
+"""
 
 from __future__ import annotations
 
 import math
 import os
 import sys
+import textwrap
+from dataclasses import dataclass
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from ..grading import graded, most_accurate
 from ..problem import Comparison
-from . import document, f_multiple, fmt_exact, fmt_time, heading, most_accurate, rows
+from . import f_multiple, fmt_exact, fmt_time, heading, rows
 
-_STATUS_STYLE = {"ok": "green", "undefined": "yellow", "not-differentiable": "yellow",
-                 "not-applicable": "dim", "timeout": "red", "error": "red"}
+_STYLE = {"exact": "green", "accurate": "green", "inaccurate": "yellow", "wrong": "bold red",
+          "ok": "green", "undefined": "yellow", "not-differentiable": "yellow",
+          "not-applicable": "dim", "timeout": "red", "error": "red"}
+
+GAP = "  "
+#: the optional columns, in the order they give way to a narrow terminal
+DROP_ORDER = ("abs_error", "digits", "setup")
 
 
-def stdout_console(file=None) -> Console:
+def no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def stdout_console(file=None, fit: bool = False) -> Console:
+    """A console for data on stdout; no escape codes at all when piped or with
+    ``NO_COLOR`` (rich's own ``no_color`` would still send bold and dim).
+
+    ``fit``: the terminal's width (``COLUMNS`` when set, 80 when piped), for
+    reports that lay themselves out to fit; otherwise 200 columns when piped.
+    """
     file = file or sys.stdout
     is_tty = hasattr(file, "isatty") and file.isatty()
-    return Console(file=file, width=None if is_tty else 200, soft_wrap=False,
-                   no_color="NO_COLOR" in os.environ or not is_tty, highlight=False,
-                   emoji=False)
+    plain = no_color() or not is_tty
+    return Console(file=file, width=None if is_tty or fit else 200, soft_wrap=fit,
+                   color_system=None if plain else "auto", no_color=plain, highlight=False, emoji=False)
+
+
+@dataclass
+class Column:
+    key: str
+    header: tuple[str, ...]
+    right: bool = False
+    width: int = 0
+
+
+def _columns(timing: bool) -> list[Column]:
+    cols = [Column("method", ("method",)), Column("value", ("value",)),
+            Column("abs_error", ("abs error",), True), Column("rel_error", ("rel error",), True),
+            Column("digits", ("digits",), True), Column("verdict", ("verdict",))]
+    if timing:
+        cols += [Column("setup", ("setup",), True), Column("eval", ("eval", "mean ± σ"), True)]
+    return cols
+
+
+def wrap_entries(text: str, width: int) -> list[str]:
+    """Break a value's text between its entries (after ``, ``) to fit ``width``;
+    a single number is never broken.  Hessian rows start on their own line."""
+    lines: list[str] = []
+    for row in text.replace("], [", "],\n [").split("\n"):
+        indent = " " * (len(row) - len(row.lstrip(" [")))
+        cur = ""
+        for i, part in enumerate(row.split(", ")):
+            piece = part if i == 0 else ", " + part
+            if cur and len(cur) + len(piece.rstrip()) > width:
+                lines.append(cur.rstrip() + ",")
+                cur = indent + part
+            else:
+                cur += piece
+        lines.append(cur)
+    return lines
+
+
+def layout(cells: list[dict[str, str]], timing: bool, width: int) -> tuple[list[Column], int]:
+    """Which columns to show and the width of the value column."""
+    cols = _columns(timing)
+    for col in cols:
+        col.width = max([len(h) for h in col.header] +
+                        [len(line) for r in cells for line in wrap_entries(r[col.key], 10**6)
+                         if col.key == "value"] +
+                        [len(r[col.key]) for r in cells if col.key != "value"])
+
+    def total(cs):
+        return sum(c.width for c in cs) + len(GAP) * (len(cs) - 1)
+
+    for key in DROP_ORDER:
+        if total(cols) <= width:
+            break
+        cols = [c for c in cols if c.key != key]
+    value = next(c for c in cols if c.key == "value")
+    if total(cols) > width:
+        longest_number = max([len(tok.strip("[], ")) + 3 for r in cells for tok in r["value"].split(", ")],
+                             default=5)
+        value.width = max(longest_number, len("value"), width - (total(cols) - value.width))
+        value.width = max(len(line) for r in cells for line in wrap_entries(r["value"], value.width))
+    return cols, value.width
 
 
 def render(c: Comparison, console: Console, timing: bool = True) -> None:
+    width = console.width
     ref = c.reference
-    console.print(Text(heading(c), style="bold"))
+    styled = not no_color() and console.is_terminal
+
+    def say(text: str, style: str = "") -> None:
+        for line in textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]:
+            console.print(Text(line, style=style if styled else ""))
+
+    say(heading(c), "bold")
     if ref.status == "ok":
         note = ref.details.get("note") if ref.details else None
-        console.print(Text(f"reference ({ref.digits} digits): {fmt_exact(ref.exact)}"
-                           + (f"  [{note}]" if note else "")))
+        say(f"reference ({ref.digits} digits): {fmt_exact(ref.exact)}" + (f"  [{note}]" if note else ""))
     else:
-        console.print(Text(f"reference: {ref.status} — {ref.message}", style="yellow"))
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("method", style="bold")
-    table.add_column("value", overflow="fold")
-    table.add_column("abs error", justify="right")
-    table.add_column("rel error", justify="right")
-    table.add_column("digits", justify="right")
-    if timing:
-        table.add_column("setup", justify="right")
-        table.add_column("eval (median ± IQR)", justify="right")
-    table.add_column("status / notes", overflow="fold")
-    for r in rows(c, timing):
-        status = Text(r["status"], style=_STATUS_STYLE.get(r["status"], ""))
+        say(f"reference: {ref.status} — {ref.message}", "yellow")
+    cells = rows(c, timing)
+    cols, value_width = layout(cells, timing, width)
+
+    def line(parts: list[tuple[str, str]]) -> Text:
+        text = Text()
+        for i, (s, style) in enumerate(parts):
+            if i:
+                text.append(GAP)
+            text.append(s, style=style if styled else "")
+        text.rstrip()
+        return text
+
+    nheader = max(len(col.header) for col in cols)
+    for k in range(nheader):
+        parts = []
+        for col in cols:
+            h = col.header[k - (nheader - len(col.header))] if k >= nheader - len(col.header) else ""
+            parts.append((h.rjust(col.width) if col.right else h.ljust(col.width), "bold"))
+        console.print(line(parts))
+    console.print(Text("─" * min(width, sum(c.width for c in cols) + len(GAP) * (len(cols) - 1))))
+    indent = cols[0].width + len(GAP)
+    for r in cells:
+        value_lines = wrap_entries(r["value"], value_width)
+        for k, vline in enumerate(value_lines):
+            parts = []
+            for col in cols:
+                s = vline if col.key == "value" else (r[col.key] if k == 0 else "")
+                style = {"method": "bold", "verdict": _STYLE.get(r["verdict"], "")}.get(col.key, "") if k == 0 else ""
+                parts.append((s.rjust(col.width) if col.right else s.ljust(col.width), style))
+            console.print(line(parts))
         if r["message"]:
-            status.append(": " + r["message"], style="")
-        value = r["value"].replace("], [", "],\n [") if r["value"].startswith("[[") else r["value"]
-        cells = [r["method"], value, r["abs_error"], r["rel_error"], r["digits"]]
-        if timing:
-            cells += [r["setup"], r["eval"]]
-        # Text, not str: a value like "[inf, inf]" must not be read as rich markup
-        table.add_row(*[Text(c) for c in cells], status)
-    console.print(table)
+            for note in textwrap.wrap(r["message"], max(20, width - indent), break_long_words=False,
+                                      break_on_hyphens=False):
+                console.print(Text(" " * indent + note, style="dim" if styled else ""))
     summary = _summary(c, timing)
     if summary:
-        console.print(Text(summary, style="dim"))
+        say(summary, "dim")
 
 
 def _summary(c: Comparison, timing: bool) -> str:
     parts = []
-    best = most_accurate(document(c, timing=False))
+    pool = graded(c.results)
+    best = most_accurate(c.results)
+    left_out = [g.name for g in c.results if g not in pool]
     if best:
-        graded = sum(g.rel_error is not None for g in c.results)
-        parts.append("equally accurate: all methods" if len(best) == graded else
-                     f"most accurate: {', '.join(best)}")
+        if len(best) == len(pool):
+            parts.append("equally accurate: " + ("all methods" if not left_out else
+                                                 f"{', '.join(best)} (the graded methods)"))
+        else:
+            parts.append(f"most accurate: {', '.join(best)}")
+        if left_out:
+            parts.append(f"not graded: {', '.join(left_out)}")
     timed = [g for g in c.results if g.outcome.status == "ok" and g.outcome.timing
-             and g.outcome.timing.eval_s]
+             and g.outcome.timing.mean_s]
     if timing and len(timed) > 1:
-        timed.sort(key=lambda g: g.outcome.timing.eval_s)
+        timed.sort(key=lambda g: g.outcome.timing.mean_s)
         fast, slow = timed[0], timed[-1]
-        ratio = slow.outcome.timing.eval_s / fast.outcome.timing.eval_s
+        ratio, spread = speed_ratio(fast.outcome.timing, slow.outcome.timing)
         if math.isfinite(ratio):
-            parts.append(f"fastest evaluation: {fast.name} ({ratio:.1f}× faster than {slow.name})")
+            parts.append(f"fastest evaluation: {fast.name} ({ratio:.2g} ± {spread:.2g}× faster than "
+                         f"{slow.name})")
     line = "; ".join(parts)
     if timing and c.f_time is not None and c.f_time.eval_s:
         multiples = [(g.name, f_multiple(g.outcome.timing, c.f_time)) for g in timed]
-        cost = ", ".join(f"{name} {m:.3g}×" for name, m in multiples if m is not None)
-        line += (("\n" if line else "") + f"f itself: {fmt_time(c.f_time.eval_s)} per evaluation"
-                 + (f"; each method's evaluation in multiples of f: {cost}" if cost else ""))
+        cost = ", ".join(f"{name} {m:.2g}" for name, m in multiples if m is not None)
+        line += (("\n" if line else "") + f"f itself: {fmt_time(c.f_time.eval_s)}"
+                 + (f"; evaluation cost in evaluations of f: {cost}" if cost else ""))
     return line
+
+
+def speed_ratio(fast, slow) -> tuple[float, float]:
+    """mean(slow) / mean(fast) and its standard deviation by error propagation
+    (as hyperfine: relative deviations add in quadrature)."""
+    ratio = slow.mean_s / fast.mean_s
+    rel = math.hypot((fast.std_s or 0.0) / fast.mean_s, (slow.std_s or 0.0) / slow.mean_s)
+    return ratio, ratio * rel
+
+
+def renderable(c: Comparison, timing: bool = True) -> _Rendered:
+    """The table as a rich renderable (``Comparison.__rich__``), laid out to the console's width."""
+    return _Rendered(c, timing)
+
+
+class _Rendered:
+    def __init__(self, c: Comparison, timing: bool) -> None:
+        self.c, self.timing = c, timing
+
+    def __rich_console__(self, console, options):
+        import io
+        buf = io.StringIO()
+        render(self.c, Console(file=buf, width=options.max_width, soft_wrap=True, color_system=None),
+               self.timing)
+        for line in buf.getvalue().splitlines():
+            yield Text(line)

@@ -110,12 +110,13 @@ def test_batch_json_is_the_spec_document_with_true_values(tmp_path):
     res = run("batch", f, "--format", "json", "--no-timing", "--jobs", "1")
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert list(doc) == ["schema", "cases", "summary", "environment"]
-    assert doc["schema"] == "derivcmp-batch/1"
+    assert list(doc) == ["schema", "cases", "summary", "environment", "interrupted"]
+    assert doc["interrupted"] is False
+    assert doc["schema"] == "derivcmp-batch/2"
     assert [c["id"] for c in doc["cases"]] == ["sigmoid-weight", "exp-sin", "himmelblau", "kink"]
     truth = closed_forms()
     for c in doc["cases"]:
-        assert c["schema"] == "derivcmp/1" and c["file"] == f
+        assert c["schema"] == "derivcmp/2" and c["file"] == f
         assert set(c) == {"schema", "expression", "wrt", "order", "at", "reference", "f", "methods", "id", "file"}
         assert c["f"] is None                   # --no-timing: f itself is not timed either
         if c["id"] == "kink":
@@ -129,8 +130,9 @@ def test_batch_json_is_the_spec_document_with_true_values(tmp_path):
     assert doc["cases"][2]["wrt"] == ["x", "y"]
     s = doc["summary"]
     assert list(s) == ["symbolic", "fd-central", "ad-reverse"]
-    assert set(s["symbolic"]) == {"cases", "ok", "not_ok", "not_applicable", "no_derivative", "median_rel_error",
-                                  "worst_rel_error", "worst_case", "median_eval_s", "most_accurate"}
+    assert set(s["symbolic"]) == {"cases", "ok", "not_ok", "not_applicable", "no_derivative", "skipped",
+                                  "median_rel_error", "worst_rel_error", "worst_case", "median_eval_s",
+                                  "most_accurate"}
     assert (s["fd-central"]["ok"], s["fd-central"]["not_ok"], s["fd-central"]["no_derivative"]) == (3, 0, 1)
     fd_errs = sorted(c["methods"][1]["rel_error"] for c in doc["cases"][:3])
     assert s["fd-central"]["median_rel_error"] == fd_errs[1]
@@ -150,7 +152,7 @@ def test_batch_table_csv_markdown_and_output_file(tmp_path):
     lines = table.stdout.splitlines()
     assert any(re.match(r"sigmoid-weight\s+ok\s+\S+e-1\d", line) for line in lines), table.stdout
     assert any(re.match(r"kink\s+not-diff\s+not-diff", line) for line in lines)
-    assert any(re.match(r"fd-central\s+3\s+0\s+1\s+0\s", line) for line in lines)
+    assert any(re.match(r"fd-central\s+4\s+3\s+0\s+1\s+0\s+0\s", line) for line in lines)
     assert "4 cases in" in table.stdout
     res = run("batch", f, "--no-timing", "-j", "1", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
@@ -164,7 +166,7 @@ def test_batch_table_csv_markdown_and_output_file(tmp_path):
     out = tmp_path / "report.json"
     res = run("batch", f, "--no-timing", "-j", "1", "--format", "json", "--output", str(out))
     assert res.exit_code == 0 and res.stdout == ""
-    assert json.loads(out.read_text())["schema"] == "derivcmp-batch/1"
+    assert json.loads(out.read_text())["schema"] == "derivcmp-batch/2"
 
 
 def test_batch_tag_filter_and_methods_override(tmp_path):
@@ -237,7 +239,7 @@ def test_check_passes_and_writes_junit_markdown_and_baseline(tmp_path):
     assert root.get("failures") == "0" and root.get("tests") == "14" and root.get("skipped") == "3"
     text = md.read_text()
     assert text.startswith("### ✅ derivcmp check: pass\n")
-    assert "| method | ok | not ok | no deriv. | n/a | median rel error |" in text
+    assert "| method | cases | ok | not ok | no deriv. | n/a | skipped | median rel error |" in text
     saved = json.loads(base.read_text())
     assert saved["schema"] == "derivcmp-baseline/1" and saved["timing"] is False
     assert [c["id"] for c in saved["cases"]] == ["sigmoid-weight", "exp-sin", "himmelblau", "kink"]
@@ -384,7 +386,9 @@ def test_ctrl_c_stops_cleanly_and_reports_the_finished_cases(tmp_path):
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     m = re.search(r"interrupted: (\d+) of 40 cases finished; the report covers only those", err)
     assert m, err[-800:]
+    assert err.count("interrupted:") == 1          # said once
     doc = json.loads(out)
+    assert doc["interrupted"] is True
     assert len(doc["cases"]) == int(m.group(1)) >= 2
     # the finished cases are the first ones, in order, with real values
     ids = [c["id"] for c in doc["cases"]]

@@ -49,14 +49,14 @@ def test_table_shows_every_method_and_reference():
     assert SIGMOID_W in out
     for name in ("symbolic", "fd-central", "ad-reverse"):
         assert name in out
-    assert "eval (median ± IQR)" in out and "setup" in out
+    assert "mean ± σ" in out and "verdict" in out
     assert "\x1b[" not in out          # plain text when not a terminal
 
 
 def test_json_matches_spec_key_by_key():
     doc = run_json("eval", "1/(1+exp(-w*x))", "--wrt", "w", "--at", "w=2,x=3")
     assert list(doc) == ["schema", "expression", "wrt", "order", "at", "reference", "f", "methods"]
-    assert doc["schema"] == "derivcmp/1"
+    assert doc["schema"] == "derivcmp/2"
     assert list(doc["f"]) == ["eval_s", "eval_spread_s", "repeats"] and doc["f"]["eval_s"] > 0
     assert doc["expression"] == "1/(1+exp(-w*x))"
     assert doc["wrt"] == ["w"]
@@ -71,7 +71,8 @@ def test_json_matches_spec_key_by_key():
     assert ref["value"] == float(truth)
     assert [m["name"] for m in doc["methods"]] == list(select_methods(None).names)
     for m in doc["methods"]:
-        assert list(m) == ["name", "status", "message", "value", "abs_error", "rel_error", "time", "details"]
+        assert list(m) == ["name", "status", "grade", "message", "value", "abs_error", "rel_error", "time",
+                           "details"]
         assert m["status"] == "ok" and m["message"] is None
         assert isinstance(m["value"], float)
         with mpmath.workdps(60):
@@ -79,7 +80,8 @@ def test_json_matches_spec_key_by_key():
         assert m["abs_error"] == pytest.approx(abs_err, rel=1e-6)
         assert m["rel_error"] == pytest.approx(abs_err / float(truth), rel=1e-6)
         t = m["time"]
-        assert list(t) == ["setup_s", "eval_s", "eval_spread_s", "repeats", "eval_over_f"]
+        assert list(t) == ["setup_s", "eval_s", "eval_spread_s", "repeats", "mean_s", "std_s", "min_s",
+                           "max_s", "runs", "warmup", "eval_over_f"]
         assert t["eval_over_f"] == pytest.approx(t["eval_s"] / doc["f"]["eval_s"], rel=1e-12)
         assert t["setup_s"] > 0 and t["eval_s"] > 0 and t["eval_spread_s"] >= 0 and t["repeats"] >= 3
         assert isinstance(m["details"], dict)
