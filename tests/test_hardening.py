@@ -307,8 +307,8 @@ GOOD_CASE = """
      "'tags' must be a list of strings, got an integer"),
     (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = 3\nat = { x = 1 }\n', "'expr' must be a string, got an integer"),
     (GOOD_CASE + '\n[[case]]\nid = ""\nexpr = "x"\nat = { x = 1 }\n', "'id' must not be empty"),
-    (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = 1 }\norder = 7\n',
-     "'order' must be between 1 and 4, got 7"),
+    (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = 1 }\norder = 31\n',
+     "'order' must be between 1 and 30, got 31"),
     (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = nan }\n', "value of 'x' must be finite, got nan"),
     (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = 5\n', "'at' must be a table of values, e.g. at = { x = 1.0 }"),
     (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = "" }\n', "at: no value given for 'x'"),
@@ -334,10 +334,10 @@ def test_file_mistakes_have_one_clear_message(tmp_path, body, message, absent_me
 
 
 def test_a_file_mistake_exits_2_and_the_remaining_cases_still_run(tmp_path):
-    f = _toml(tmp_path, GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = 1 }\norder = 7\n')
+    f = _toml(tmp_path, GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = 1 }\norder = 31\n')
     res = run("batch", f, "--no-timing", "-j", "1", "--format", "json")
     assert res.exit_code == 2
-    assert "'order' must be between 1 and 4, got 7" in res.stderr
+    assert "'order' must be between 1 and 30, got 31" in res.stderr
     assert "error: 1 input error (above); the other cases ran" in res.stderr
     doc = json.loads(res.stdout)
     assert [c["id"] for c in doc["cases"]] == ["good"]

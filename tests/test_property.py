@@ -1,4 +1,4 @@
-"""Property: on random well-formed expressions, ad-reverse and symbolic agree
+"""Property: on random well-formed expressions, ad-reverse, ad-forward, ad-taylor and symbolic agree
 with the 50-digit reference wherever it is finite and not near an overflow.
 
 Agreement means
@@ -86,7 +86,7 @@ def test_ad_reverse_and_symbolic_agree_with_reference(case):
     tol = RTOL * max(ref_size, scale) + UNDERFLOW_FLOOR
     note(f"reference {ref.exact}, error scale {scale:.3g}, tolerance {tol:.3g}")
 
-    for method in ("ad-reverse", "symbolic"):
+    for method in ("ad-reverse", "symbolic", "ad-forward", "ad-taylor"):
         out = backends.run(backends.registry()[method], problem, timing=False)
         assert out.status == OK, f"{method}: {out.status}: {out.message}"
         got = np.ravel(np.asarray(out.value, dtype=float))
