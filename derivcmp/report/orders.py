@@ -16,6 +16,7 @@ from . import fmt_error, fmt_time
 
 #: relative errors below this are drawn at it (an exact 0 has no logarithm)
 FLOOR = 1e-18
+_MARKERS = ("o", "x", "+", "*", "#", "@", "%")
 _SHORT = {"not-applicable": "n/a", "not-differentiable": "not-diff"}
 
 
@@ -90,8 +91,9 @@ def terminal_chart(study: Study, timing: bool = True, width: int = 100) -> str:
         plt.subplot(1, i)
         plt.title(title)
         plt.xlabel("order")
-        for m, xs, ys in _series(study, what):
-            plt.plot(xs, [math.log10(y) for y in ys], label=m, marker="dot")
+        for k, (m, xs, ys) in enumerate(_series(study, what)):
+            # a marker of its own per method: the series stay apart without colour
+            plt.plot(xs, [math.log10(y) for y in ys], label=m, marker=_MARKERS[k % len(_MARKERS)])
             drew = True
     if not drew:
         return ""
