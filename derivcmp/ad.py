@@ -19,13 +19,13 @@ This module never times, grades or reports.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .primitives import BY_NAME, FLOAT_OPS
-from .program import OP, Program
+from .program import OP, Program, sweep
 
 
 class Lifted:
@@ -150,3 +150,54 @@ def adjoints(program: Program, ops: Any, values: Sequence[Any], active: Sequence
 def finite(v: Any) -> bool:
     """Whether a float (or NumPy array) value is finite everywhere."""
     return bool(np.all(np.isfinite(v)))
+
+
+def hessian_over_reverse(program: Program, point: Mapping[str, Any], wrt: Sequence[str], ops: Any,
+                         seed: Callable[[float], Any], primal: Callable[[Any], Any],
+                         tangent: Callable[[Any], Any]) -> tuple[Any, np.ndarray]:
+    """The value and the Hessian by a lifted sweep then a lifted adjoint sweep per
+    variable: forward-over-reverse with duals, Taylor-over-reverse with degree-1
+    polynomials.  ``seed(x)`` lifts a variable with unit tangent; ``primal`` and
+    ``tangent`` read a lifted value (or a plain one) back."""
+    inputs = program.input_slots()
+    active = program.active(wrt)
+    n = len(wrt)
+    h = np.zeros((n, n))
+    value = None
+    for j, w in enumerate(wrt):
+        if w not in inputs:
+            continue
+        vals = sweep(program, ops, {v: seed(np.float64(point[v])) if v == w else np.float64(point[v])
+                                    for v in program.names})
+        value = primal(vals[program.output])
+        adj = adjoints(program, ops, vals, active)
+        for i, v in enumerate(wrt):
+            a = adj[inputs[v]] if v in inputs else None
+            h[i, j] = tangent(a) if a is not None else 0.0
+    if value is None:
+        value = sweep(program, FLOAT_OPS, {v: np.float64(point[v]) for v in program.names})[program.output]
+    return value, h
+
+
+def prepared(program: Program, shape: tuple[int, ...],
+             compute: Callable[[Mapping[str, Any]], tuple[Any, Any]], details: dict[str, Any]):
+    """A backend's ``Prepared`` around ``compute(point) -> (function value, derivative)``.
+
+    Where the function itself is undefined (nan) or overflows (inf) there is no
+    derivative, though the chain rule may still produce a finite number
+    (d log(x) = 1/x at x = -1): the value is then nan or inf, and ``explain``
+    names the slot and column.
+    """
+    from .backends import Prepared
+    from .program import diagnose
+
+    def evaluate(point):
+        f, value = compute(point)
+        if not finite(f):
+            return np.full(shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
+        return value
+
+    def explain(point):
+        with np.errstate(all="ignore"):
+            return diagnose(program, program.evaluate_all(point))
+    return Prepared(evaluate, details, explain)

@@ -18,7 +18,8 @@ DEFAULT_TIMEOUT = 10.0
 @click.option("--wrt", help="Variable(s) to differentiate by, comma separated (default: all).")
 @click.option("--at", "at", default="", help="The point: name=value pairs, e.g. w=2,x=3.")
 @click.option("--mode", type=click.Choice(["forward", "reverse"]), default="reverse", show_default=True,
-              help="forward: a tangent column per input (ad-forward); reverse: one adjoint column (ad-reverse).")
+              help="forward: a tangent column per input (ad-forward); "
+                   "reverse: one adjoint column (ad-reverse).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str) -> None:
     """Show the evaluation trace (Wengert list) of EXPRESSION with its tangents or adjoints."""
@@ -46,9 +47,11 @@ def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str) ->
 @click.option("--methods", default=None,
               help="Comma-separated methods, families or 'all' (default: ad-taylor, ad-forward, ad-reverse, "
                    "symbolic, fd-central).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
 @click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
-              help="Save a figure (PNG, SVG, PDF) of error and cost against the order (needs the 'plot' extra).")
+              help="Save a figure (PNG, SVG, PDF) of error and cost against the order "
+                   "(needs the 'plot' extra).")
 @click.option("--no-timing", is_flag=True, help="Skip the timing runs (errors only).")
 @click.option("--no-chart", is_flag=True, help="No terminal chart under the table.")
 @click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,

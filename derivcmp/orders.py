@@ -21,6 +21,7 @@ from .errors import DerivcmpError
 from .problem import MAX_ORDER, NOT_APPLICABLE, OK, TIMEOUT, Problem, Reference
 
 SCHEMA = "derivcmp-orders/1"
+DEFAULT_METHODS = "ad-taylor,ad-forward,ad-reverse,symbolic,fd-central"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def run(expression: str, wrt: str | None, at, max_order: int, methods: str | Seq
     problem, warnings = make_problem(expression, wrt, at, 1)
     if len(problem.wrt) != 1:
         raise DerivcmpError("orders needs a single --wrt variable (derivatives of order N of one variable)")
-    names = resolve_methods(methods if methods is not None else "ad-taylor,ad-forward,ad-reverse,symbolic,fd-central")
+    names = resolve_methods(methods if methods is not None else DEFAULT_METHODS)
     reg = backends.registry()
     study = Study(problem, tuple(names), max_order, warnings=tuple(warnings))
     alive = list(names)

@@ -105,7 +105,8 @@ def build(expr, point: Mapping[str, float], wrt: Sequence[str], mode: str = "rev
                 rows.append(Row(names[i], "input", values[i], tangents=tang, adjoint=adj_i))
                 continue
             arg_names = tuple(names[a] for a in s.args)
-            parts = s.prim.partials(FLOAT_OPS, *[np.float64(values[a]) for a in s.args], np.float64(values[i]))
+            args = [np.float64(values[a]) for a in s.args]
+            parts = s.prim.partials(FLOAT_OPS, *args, np.float64(values[i]))
             shown = [(names[a], None if p is None else float(p)) for a, p in zip(s.args, parts)
                      if program.slots[a].kind != CONST]
             rows.append(Row(names[i], _definition(s, arg_names), values[i],

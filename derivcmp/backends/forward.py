@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ..ad import Lifted, LiftedOps, adjoints, finite
+from ..ad import Lifted, LiftedOps, hessian_over_reverse, prepared
 from ..primitives import FLOAT_OPS
 from ..problem import Problem
-from ..program import Program, compile_program, diagnose, sweep
+from ..program import Program, compile_program, sweep
 from . import Prepared
 from .base import Method
 
@@ -139,22 +139,9 @@ def _plain(v: Any) -> Any:
 def hessian(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> tuple[Any, np.ndarray]:
     """The value and the Hessian by forward-over-reverse: per variable, a dual
     sweep then a dual adjoint sweep."""
-    inputs = program.input_slots()
-    active = program.active(wrt)
     ops = DualOps()
-    n = len(wrt)
-    h = np.zeros((n, n))
-    value = None
-    for j, w in enumerate(wrt):
-        if w not in inputs:
-            continue
-        vals = jvp_sweep(program, point, {w: 1.0}, ops)
-        value = _plain(vals[program.output])
-        adj = adjoints(program, ops, vals, active)
-        for i, v in enumerate(wrt):
-            a = adj[inputs[v]] if v in inputs else None
-            h[i, j] = tangent(a) if a is not None else 0.0
-    return (plain_value(program, point) if value is None else value), h
+    return hessian_over_reverse(program, point, wrt, ops, lambda x: Dual(x, np.float64(1.0), ops),
+                                _plain, tangent)
 
 
 class ForwardMode(Method):
@@ -179,23 +166,14 @@ class ForwardMode(Method):
             mode, sweeps = "forward-over-reverse", len(present)
         details: dict[str, Any] = {"program_length": len(program), "sweeps": sweeps, "mode": mode}
 
-        def evaluate(point):
+        def compute(point):
             if order == 1:
                 f, g = gradient(program, point, wrt)
-                value = g[0] if len(wrt) == 1 else np.array(g, dtype=float)
-            elif len(wrt) == 1:
-                f, value = nested_derivative(program, point, wrt[0], order)
-            else:
-                f, value = hessian(program, point, wrt)
-            if not finite(f):
-                # no derivative where the function itself is undefined or overflows
-                return np.full(problem.shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
-            return value
-
-        def explain(point):
-            with np.errstate(all="ignore"):
-                return diagnose(program, program.evaluate_all(point))
-        return Prepared(evaluate, details, explain)
+                return f, g[0] if len(wrt) == 1 else np.array(g, dtype=float)
+            if len(wrt) == 1:
+                return nested_derivative(program, point, wrt[0], order)
+            return hessian(program, point, wrt)
+        return prepared(program, problem.shape, compute, details)
 
 
 METHODS = (ForwardMode,)

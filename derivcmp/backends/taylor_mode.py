@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..ad import adjoints, finite
+from ..ad import hessian_over_reverse, prepared
 from ..problem import MAX_ORDER, Problem
-from ..program import OP, compile_program, diagnose, sweep
+from ..program import OP, compile_program, sweep
 from ..taylor import TaylorOps, coefficients, missing
 from . import Prepared
 from .base import Method
@@ -36,25 +36,9 @@ def derivatives(program, point, name: str, degree: int) -> np.ndarray:
 
 
 def _hessian(program, point, wrt) -> tuple[Any, np.ndarray]:
-    inputs = program.input_slots()
-    active = program.active(wrt)
     ops = TaylorOps(1)
-    n = len(wrt)
-    h = np.zeros((n, n))
-    value = None
-    for j, w in enumerate(wrt):
-        if w not in inputs:
-            continue
-        vals = sweep(program, ops, {v: ops.seed(point[v]) if v == w else np.float64(point[v])
-                                    for v in program.names})
-        value = coefficients(vals[program.output], 1)[0]
-        adj = adjoints(program, ops, vals, active)
-        for i, v in enumerate(wrt):
-            a = adj[inputs[v]] if v in inputs else None
-            h[i, j] = coefficients(a, 1)[1] if a is not None else 0.0
-    if value is None:
-        value = derivatives(program, point, wrt[0], 0)[0]
-    return value, h
+    return hessian_over_reverse(program, point, wrt, ops, ops.seed, lambda v: coefficients(v, 1)[0],
+                                lambda a: coefficients(a, 1)[1])
 
 
 class TaylorMode(Method):
@@ -86,7 +70,7 @@ class TaylorMode(Method):
             mode, sweeps = "Taylor-over-reverse (degree 1)", len(present)
         details: dict[str, Any] = {"program_length": len(program), "sweeps": sweeps, "mode": mode}
 
-        def evaluate(point):
+        def compute(point):
             if len(wrt) == 1:
                 if wrt[0] in program.names:
                     d = derivatives(program, point, wrt[0], order)
@@ -102,14 +86,8 @@ class TaylorMode(Method):
                 value = np.array([0.0 if r is None else r[1] for r in rows])
             else:
                 f, value = _hessian(program, point, wrt)
-            if not finite(f):
-                return np.full(problem.shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
-            return value
-
-        def explain(point):
-            with np.errstate(all="ignore"):
-                return diagnose(program, program.evaluate_all(point))
-        return Prepared(evaluate, details, explain)
+            return f, value
+        return prepared(program, problem.shape, compute, details)
 
 
 METHODS = (TaylorMode,)
