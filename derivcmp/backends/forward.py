@@ -66,6 +66,10 @@ class DualOps(LiftedOps):
         return jvp
 
 
+#: first-order duals over floats (reused: a namespace caches its lifted primitives)
+DUAL_OPS = DualOps()
+
+
 def _is_one(p) -> bool:
     return not isinstance(p, Lifted) and np.ndim(p) == 0 and p == 1.0
 
@@ -78,7 +82,7 @@ def tangent(v: Any) -> Any:
 def jvp_sweep(program: Program, point: Mapping[str, Any], seed: Mapping[str, float],
               ops: DualOps | None = None) -> list[Any]:
     """One forward sweep: every slot as a dual along the direction ``seed``."""
-    ops = ops or DualOps()
+    ops = ops or DUAL_OPS
     inputs = {n: Dual(np.float64(point[n]), np.float64(seed[n]), ops) if seed.get(n) else np.float64(point[n])
               for n in program.names}
     return sweep(program, ops, inputs)
@@ -87,7 +91,7 @@ def jvp_sweep(program: Program, point: Mapping[str, Any], seed: Mapping[str, flo
 def gradient(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> tuple[Any, list[Any]]:
     """The function's value and its gradient by n forward sweeps, one per variable
     (a variable not in the expression costs no sweep: its derivative is 0)."""
-    ops = DualOps()
+    ops = DUAL_OPS
     value, grad = None, []
     for w in wrt:
         if w not in program.names:
@@ -139,7 +143,7 @@ def _plain(v: Any) -> Any:
 def hessian(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> tuple[Any, np.ndarray]:
     """The value and the Hessian by forward-over-reverse: per variable, a dual
     sweep then a dual adjoint sweep."""
-    ops = DualOps()
+    ops = DUAL_OPS
     return hessian_over_reverse(program, point, wrt, ops, lambda x: Dual(x, np.float64(1.0), ops),
                                 _plain, tangent)
 

@@ -13,6 +13,7 @@ polynomials (the same construction as ad-forward's forward-over-reverse).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -27,16 +28,27 @@ from .base import Method
 from .forward import SUBGRADIENTS
 
 
+@functools.cache
+def _ops(degree: int) -> TaylorOps:
+    # one namespace per degree: it caches its lifted primitives on first use
+    return TaylorOps(degree)
+
+
+@functools.cache
+def _factorials(degree: int) -> np.ndarray:
+    return np.array([float(math.factorial(k)) for k in range(degree + 1)])
+
+
 def derivatives(program, point, name: str, degree: int) -> np.ndarray:
     """f, f', ..., f^(degree) along ``name`` from one Taylor sweep."""
-    ops = TaylorOps(degree)
+    ops = _ops(degree)
     inputs = {n: ops.seed(point[n]) if n == name else np.float64(point[n]) for n in program.names}
     c = coefficients(sweep(program, ops, inputs)[program.output], degree)
-    return c * np.array([float(math.factorial(k)) for k in range(degree + 1)])
+    return c * _factorials(degree)
 
 
 def _hessian(program, point, wrt) -> tuple[Any, np.ndarray]:
-    ops = TaylorOps(1)
+    ops = _ops(1)
     return hessian_over_reverse(program, point, wrt, ops, ops.seed, lambda v: coefficients(v, 1)[0],
                                 lambda a: coefficients(a, 1)[1])
 
