@@ -180,6 +180,38 @@ def test_orders_stops_a_method_at_its_deadline(monkeypatch):
     assert study.gave_up["symbolic"] == "timed out at order 2 (after 1 s)"
 
 
+def test_orders_after_the_reference_times_out_methods_are_ungraded(monkeypatch):
+    from derivcmp import orders
+    from derivcmp.problem import TIMEOUT, Reference
+    real = orders.reference_with_deadline
+    calls = []
+
+    def fake(problem, timeout):
+        calls.append(problem.order)
+        return Reference(TIMEOUT, message="gave up") if problem.order == 2 else real(problem, timeout)
+    monkeypatch.setattr(orders, "reference_with_deadline", fake)
+    study = orders.run("exp(x)", "x", "x=0.5", 3, "ad-taylor", timing=False, timeout=1.0)
+    assert calls == [1, 2]
+    assert study.references[3].message == "the reference gave up at a lower order"
+    assert study.gave_up["reference"] == "timed out at order 2 (after 1 s)"
+    assert [p.rel_error is None for p in study.points] == [False, True, True]
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    res = _cli("orders", "sin(x)", "--at", "x=1", "--plot", "a.png")
+    assert res.exit_code == 2 and "--plot needs matplotlib: pip install 'derivcmp[plot]'" in res.output
+
+
+def test_trace_mode_is_checked():
+    from derivcmp.trace import build
+    with pytest.raises(ValueError, match="mode must be one of forward, reverse"):
+        build(Var("x"), {"x": 1.0}, ["x"], "sideways")
+
+
 def test_orders_table_chart_csv_and_plot(tmp_path):
     png = tmp_path / "orders.png"
     res = _cli("orders", "sigmoid(x)", "--at", "x=1", "--max-order", "3", "--methods", "ad-taylor,symbolic",
@@ -195,9 +227,11 @@ def test_orders_table_chart_csv_and_plot(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["orders", "sin(x)", "--at", "x=1", "--max-order", "0"], "--max-order must be between 1 and 30"),
     (["orders", "sin(x)", "--at", "x=1", "--max-order", "1000000"], "--max-order must be between 1 and 30"),
-    (["orders", "x*y", "--at", "x=1,y=2"], "single --wrt variable"),
-    (["orders", "sin(x)", "--at", "x=1", "--plot", "out.txt"], "should end in .png"),
-    (["orders", "sin(x)", "--at", "x=1", "--plot", "/no/such/dir/a.png"], "does not exist"),
+    (["orders", "x*y", "--at", "x=1,y=2"],
+     "orders needs a single --wrt variable (derivatives of order N of one variable)"),
+    (["orders", "sin(x)", "--at", "x=1", "--plot", "out.txt"], "should end in .png, .svg or .pdf"),
+    (["orders", "sin(x)", "--at", "x=1", "--plot", "/no/such/dir/a.png"],
+     "--plot: the directory '/no/such/dir' does not exist"),
     (["orders", "sinn(x)", "--at", "x=1"], "unknown function 'sinn'"),
     (["orders", "sin(x)", "--at", "x=1", "--methods", "ad-fwd"], "unknown method 'ad-fwd'"),
     (["trace", "sin(x", "--at", "x=1"], "unclosed '('"),
