@@ -368,5 +368,11 @@ def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
     _finish(loaded, run, failed=not report.passed, said=fmt == "table" and output == "-")
 
 
+from .cli_ad import orders_cmd, trace_cmd  # commands of the AD issue, kept in their module
+
+main.add_command(trace_cmd)
+main.add_command(orders_cmd)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -22,7 +22,8 @@ NOT_APPLICABLE = "not-applicable"
 TIMEOUT = "timeout"
 ERROR = "error"
 
-MAX_ORDER = 4
+#: the highest derivative order any method may be asked for (each method declares its own)
+MAX_ORDER = 30
 
 
 @dataclass(frozen=True)

@@ -307,8 +307,8 @@ GOOD_CASE = """
      "'tags' must be a list of strings, got an integer"),
     (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = 3\nat = { x = 1 }\n', "'expr' must be a string, got an integer"),
     (GOOD_CASE + '\n[[case]]\nid = ""\nexpr = "x"\nat = { x = 1 }\n', "'id' must not be empty"),
-    (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = 1 }\norder = 7\n',
-     "'order' must be between 1 and 4, got 7"),
+    (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = 1 }\norder = 31\n',
+     "'order' must be between 1 and 30, got 31"),
     (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = nan }\n', "value of 'x' must be finite, got nan"),
     (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = 5\n', "'at' must be a table of values, e.g. at = { x = 1.0 }"),
     (GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = "" }\n', "at: no value given for 'x'"),
@@ -334,10 +334,10 @@ def test_file_mistakes_have_one_clear_message(tmp_path, body, message, absent_me
 
 
 def test_a_file_mistake_exits_2_and_the_remaining_cases_still_run(tmp_path):
-    f = _toml(tmp_path, GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = 1 }\norder = 7\n')
+    f = _toml(tmp_path, GOOD_CASE + '\n[[case]]\nid = "t"\nexpr = "x"\nat = { x = 1 }\norder = 31\n')
     res = run("batch", f, "--no-timing", "-j", "1", "--format", "json")
     assert res.exit_code == 2
-    assert "'order' must be between 1 and 4, got 7" in res.stderr
+    assert "'order' must be between 1 and 30, got 31" in res.stderr
     assert "error: 1 input error (above); the other cases ran" in res.stderr
     doc = json.loads(res.stdout)
     assert [c["id"] for c in doc["cases"]] == ["good"]
@@ -383,7 +383,7 @@ def test_tag_that_matches_nothing(tmp_path):
     (["eval", "x", "--at", "x=exp(1000)"], "error: --at: the value of 'x' must be finite, got inf"),
     (["eval", "x*y", "--at", "x=1,y=2", "--wrt", "x,y", "--order", "3"],
      "error: --order 3 needs a single --wrt variable (orders above 2 are supported for one variable only)"),
-    (["eval", "x", "--at", "x=1", "--order", "5"], "error: --order 5 is too high (the limit is 4)"),
+    (["eval", "x", "--at", "x=1", "--order", "31"], "error: --order 31 is too high (the limit is 30)"),
     (["eval", "x", "--at", "x=1", "--methods", "symbolc"],
      "error: --methods: unknown method 'symbolic'"[:0] + "error: --methods: unknown method 'symbolc'; "
      "did you mean 'symbolic'?"),

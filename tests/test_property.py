@@ -1,7 +1,7 @@
-"""Property: on random well-formed expressions, ad-reverse, ad-codegen and
-symbolic agree with the 50-digit reference wherever it is finite and not near
-an overflow, and so does the compiled f (``Program.function``) with the
-expression's own 50-digit value.
+"""Property: on random well-formed expressions, every AD method (ad-reverse,
+ad-codegen, ad-forward, ad-taylor) and symbolic agree with the 50-digit
+reference wherever it is finite and not near an overflow, and so does the
+compiled f (``Program.function``) with the expression's own 50-digit value.
 
 Agreement means
 
@@ -48,14 +48,18 @@ Examples skipped, each by a precise condition:
 from __future__ import annotations
 
 import math
+import random
 
 import mpmath
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from strategies import NEEDS_SHAPER, error_scale, problems
 
 from derivcmp import backends
-from derivcmp.expr import to_text
+from derivcmp.compare import select_methods
+from derivcmp.expr import parse, to_text
+from derivcmp.primitives import PRIMITIVES
 from derivcmp.problem import OK, Problem
 from derivcmp.program import compile_program
 from derivcmp.reference import compute_reference, value_at
@@ -73,7 +77,7 @@ def test_every_restricted_primitive_has_a_shaper():
 @settings(max_examples=150, derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(problems(max_depth=3, max_order=2))
-def test_ad_reverse_ad_codegen_symbolic_and_compiled_f_agree_with_reference(case):
+def test_every_ad_method_symbolic_and_compiled_f_agree_with_reference(case):
     expr, wrt, point, order = case
     note(f"{to_text(expr)}  wrt {wrt}  order {order}  at {point}")
     problem = Problem(expr, wrt, point, order, to_text(expr))
@@ -102,10 +106,39 @@ def test_ad_reverse_ad_codegen_symbolic_and_compiled_f_agree_with_reference(case
     assert f_err <= RTOL * max(abs(float(exact_f)), largest) + UNDERFLOW_FLOOR, \
         f"compiled f: {f} vs {exact_f}: error {float(f_err):.3g}"
 
-    for method in ("ad-reverse", "ad-codegen", "symbolic"):
+    for method in (*select_methods("automatic").names, "symbolic"):
         out = backends.run(backends.registry()[method], problem, timing=False)
         assert out.status == OK, f"{method}: {out.status}: {out.message}"
         got = np.ravel(np.asarray(out.value, dtype=float))
         with mpmath.workdps(60):
             err = max(abs(mpmath.mpf(float(v)) - r) for v, r in zip(got, exact))
         assert err <= tol, f"{method}: {got} vs {ref.exact}: error {float(err):.3g} > {tol:.3g}"
+
+
+ULPS = 4
+
+
+def _unary_cases():
+    for prim in PRIMITIVES:
+        if prim.arity != 1 or prim.syntax is None or prim.name in ("abs", "relu", "sign"):
+            continue
+        rng = random.Random(f"ulps-{prim.name}")
+        lo, hi = prim.sample[0]
+        for _ in range(2):
+            yield prim.syntax, round(rng.uniform(lo, hi), 3)
+
+
+@pytest.mark.parametrize("fn, x", list(_unary_cases()))
+def test_ad_forward_and_ad_taylor_within_a_few_ulps_on_each_function(fn, x):
+    # well-conditioned by construction: one smooth function at a point inside its
+    # domain, so the chain rule is a single rule evaluation and a few roundings
+    problem = Problem(parse(f"{fn}(x)"), ("x",), {"x": x}, 1, f"{fn}(x)")
+    ref = compute_reference(problem)
+    assert ref.status == OK
+    exact = mpmath.mpf(ref.exact)
+    for method in ("ad-forward", "ad-taylor"):
+        out = backends.run(backends.registry()[method], problem, timing=False)
+        with mpmath.workdps(60):
+            err = abs(mpmath.mpf(float(out.value)) - exact) / abs(exact)
+        assert err <= ULPS * 2.0 ** -52, \
+            f"{method}: {fn}'({x}) = {float(out.value)!r}, {float(err):.3g} relative"

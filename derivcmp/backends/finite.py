@@ -14,7 +14,7 @@ from functools import cache
 
 import numpy as np
 
-from ..problem import Problem
+from ..problem import MAX_ORDER, Problem
 from ..program import compile_program, diagnose
 from . import Prepared
 from .base import Method
@@ -43,6 +43,7 @@ class CentralDifference(Method):
     family = "finite-difference"
     default = True
     tolerances = {1: 1e-5, 0: 1e-3}
+    max_order = MAX_ORDER
     description = "central finite differences, h = eps^(1/3)*max(1,|x|) (eps^(1/4) for 2nd order)"
     convention = ("(f(x+h) - f(x-h))/2h straddles the point: the mean of the one-sided slopes at a "
                   "kink, about jump/2h across a jump")

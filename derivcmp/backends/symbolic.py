@@ -13,7 +13,7 @@ import numpy as np
 
 from ..expr import variables
 from ..primitives import BY_NAME
-from ..problem import Problem
+from ..problem import MAX_ORDER, Problem
 from . import Prepared
 from ._fp import explain_fp
 from .base import Method
@@ -27,6 +27,7 @@ class Symbolic(Method):
     family = "symbolic"
     default = True
     tolerances = {0: 1e-10}
+    max_order = MAX_ORDER
     description = "sympy.diff of the expression tree, evaluated in float64 via lambdify"
     convention = "sympy's formula evaluated at the point: sign(0) = 0, Heaviside(0) = 1/2"
     #: the clauses of ``convention`` per function, so a note names only what the expression uses

@@ -162,7 +162,7 @@ def test_methods_option_and_unknown_method():
     (["eval", "x", "--at", "x=1", "--wrt", "x,x"], "error: --wrt: x given more than once"),
     (["eval", "x*y", "--at", "x=1,y=1", "--wrt", "x,y", "--order", "3"],
      "error: --order 3 needs a single --wrt variable"),
-    (["eval", "x", "--at", "x=1", "--order", "9"], "error: --order 9 is too high"),
+    (["eval", "x", "--at", "x=1", "--order", "31"], "error: --order 31 is too high"),
     (["eval", "x", "--at", "x=1e999"], "error: --at: the value of 'x' must be finite"),
 ])
 def test_bad_input_exits_2_with_message(args, message):
