@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import __version__
-from .compare import compare, make_problem, resolve_methods
+from .compare import compare, make_problem, resolve_methods, warm_up
 from .errors import DerivcmpError
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -54,6 +54,8 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
     problem, warnings = make_problem(expression, wrt, at, order)
     for w in warnings:
         click.echo(w, err=True)
+    if timeout:
+        warm_up(names)      # once here, not in every child forked per stage
     result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
     emit(result, fmt, not no_timing)
 
