@@ -2,6 +2,7 @@
 
     python benchmarks/bench_startup.py              # 15 pairs
     python benchmarks/bench_startup.py --runs 31
+    python benchmarks/bench_startup.py --before /tmp/old-checkout   # also time that tree's eval
 
 Runs ``derivcmp eval "1/(1+exp(-w*x))" --wrt w --at w=2,x=3 --no-timing``
 (default 10 s deadlines, so the reference and each method run in a forked
@@ -15,6 +16,7 @@ sympy at all.  The machine load is printed before and after: on a busy
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -38,23 +40,28 @@ def loadavg() -> str:
         return "?"
 
 
-def run(cmd: list[str]) -> float:
+def run(cmd: list[str], env: dict | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env)
     return time.perf_counter() - t
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--before", metavar="DIR", help="a checkout of another commit: time its eval too")
     args = ap.parse_args()
-    for cmd in COMMANDS.values():           # warm the file cache and .pyc files
-        run(cmd)
+    commands = {name: (cmd, None) for name, cmd in COMMANDS.items()}
+    if args.before:
+        env = {**os.environ, "PYTHONPATH": os.path.abspath(args.before)}
+        commands[f"derivcmp eval ... --no-timing ({args.before})"] = (COMMANDS["derivcmp eval ... --no-timing"], env)
+    for cmd, env in commands.values():      # warm the file cache and .pyc files
+        run(cmd, env)
     load_before = loadavg()
-    times: dict[str, list[float]] = {k: [] for k in COMMANDS}
+    times: dict[str, list[float]] = {k: [] for k in commands}
     for _ in range(args.runs):              # interleaved: drift in load hits every command alike
-        for name, cmd in COMMANDS.items():
-            times[name].append(run(cmd))
+        for name, (cmd, env) in commands.items():
+            times[name].append(run(cmd, env))
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["import sympy, numpy, rich, click"]
     print(f"python {sys.version.split()[0]}; {args.runs} interleaved runs each; "

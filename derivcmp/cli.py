@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import __version__
-from .compare import DEFAULT_TIMEOUT, compare, make_problem, resolve_methods, select_methods
+from .compare import DEFAULT_TIMEOUT, compare, make_problem, resolve_methods, select_methods, warm_up
 from .errors import DerivcmpError
 from .timing import DEFAULT_RUNS, DEFAULT_WARMUP, MAX_RUNS
 from .timing import settings as timing_settings
@@ -125,6 +125,8 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
     problem, warnings = make_problem(expression, wrt, _joined(at), order)
     for w in warnings:
         click.echo(w, err=True)
+    if timeout:
+        warm_up(names)      # once here, not in every child forked per stage
     with timing_settings(runs=runs, warmup=warmup):
         result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
     emit(result, fmt, not no_timing)

@@ -217,10 +217,8 @@ def compare(problem: Problem, methods: str | Sequence[str] | None = None, timing
     """
     timeout = timeout or None
     names = resolve_methods(methods)
-    reg = backends.registry()
-    if timeout and deadline.can_fork():
-        warm_up([reg[m] for m in names])
     reference = reference_with_deadline(problem, timeout)
+    reg = backends.registry()
     results = tuple(grade(reference, symmetric(run_with_deadline(reg[m], problem, timing, timeout), problem),
                           problem)
                     for m in names)
@@ -234,19 +232,24 @@ def compare(problem: Problem, methods: str | Sequence[str] | None = None, timing
 _WARM: set[str] = set()
 
 
-def warm_up(methods: Sequence[backends.Backend] = ()) -> None:
+def warm_up(methods: Sequence[str] = ()) -> None:
     """Pay the first-use costs of a run once, in this process, before forking.
 
-    The reference and every method run in a child forked per stage; what the
-    parent has imported and initialised (sympy, its lambdify printers and
-    module namespaces, mpmath, NumPy's lazily loaded parts) each child shares
-    for free, where each child would otherwise redo it and count it as its
-    own setup time.  So the reference and each method solve a tiny problem
-    here, once per process.  A failure here only costs the speed-up.
+    With a timeout, ``compare`` runs the reference and every method in a child
+    forked per stage; what the parent has imported and initialised (sympy, its
+    lambdify printers and module namespaces, mpmath, NumPy's lazily loaded
+    parts) each child shares for free, where each child would otherwise redo
+    it and count it as its own setup time.  So the reference and each method
+    solve a tiny problem here, once per process.  ``derivcmp eval`` calls
+    this; batch workers fork from a server that has imported sympy already.
+    A failure here only costs the speed-up.
     """
+    if not deadline.can_fork():
+        return
     tiny = Problem(parse("exp(x)*sin(x) + x^2/2"), ("x",), {"x": 0.5}, 1, "warm-up")
+    reg = backends.registry()
     todo = [("reference", lambda: compute_reference(tiny))]
-    todo += [(b.name, lambda b=b: backends.run(b, tiny, timing=False)) for b in methods]
+    todo += [(m, lambda m=m: backends.run(reg[m], tiny, timing=False)) for m in methods if m in reg]
     for name, fn in todo:
         if name in _WARM:
             continue

@@ -73,7 +73,7 @@ def test_a_run_still_imports_what_it_needs():
 CHILDREN = """
 import json, sys
 from derivcmp import deadline
-from derivcmp.compare import compare_text
+from derivcmp.cli import main
 
 call = deadline.call
 imported = []
@@ -92,20 +92,26 @@ def watched(fn, timeout):
 
 
 deadline.call = watched
-c = compare_text("1/(1+exp(-w*x))", wrt="w", at="w=2,x=3", timing=False, timeout=60)
-print(json.dumps({"imported": imported, "status": [g.outcome.status for g in c.results],
-                  "reference": c.reference.status}))
+try:
+    main(["eval", "1/(1+exp(-w*x))", "--wrt", "w", "--at", "w=2,x=3", "--no-timing", "--format", "json"])
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+print()
+print(json.dumps({"imported": imported}))
 """
 
 
-def test_children_are_forked_after_the_warm_up():
+def test_eval_forks_its_children_after_the_warm_up():
     # each stage (the reference, every method) runs in a forked child: what it
     # would import or initialise the parent has done once, before forking
     done = subprocess.run([sys.executable, "-c", CHILDREN], capture_output=True, text=True, timeout=300,
                           check=True)
-    got = json.loads(done.stdout.splitlines()[-1])
-    assert got["reference"] == "ok" and got["status"] and set(got["status"]) == {"ok"}
-    assert len(got["imported"]) == 1 + len(got["status"])
+    *report, last = done.stdout.rstrip("\n").split("\n")
+    doc = json.loads("\n".join(report))
+    assert doc["reference"]["value"] == pytest.approx(0.0073995278740801434, rel=1e-15)
+    assert [m["status"] for m in doc["methods"]] == ["ok"] * len(doc["methods"])
+    got = json.loads(last)
+    assert len(got["imported"]) == 1 + len(doc["methods"])
     for new in got["imported"]:
         heavy = [m for m in new if m.split(".")[0] in ("sympy", "mpmath", "numpy", "derivcmp")]
         assert heavy == [], heavy
