@@ -186,16 +186,17 @@ def resolve_methods(methods: str | Iterable[str] | None) -> list[str]:
 
 
 def compare(problem: Problem, methods: Sequence[str] | None = None, timing: bool = True,
-            warnings: Sequence[str] = (), timeout: float | None = None) -> Comparison:
+            warnings: Sequence[str] = (), timeout: float | None = None, show: str | None = None) -> Comparison:
     """Reference and methods for one problem.
 
     With ``timeout`` (seconds), the reference and each method run in a child
     process under that deadline; one that overruns reports ``timeout``.
+    ``show`` (``backends.SHOW_FORMS``) asks each method for its derivative as text.
     """
     names = resolve_methods(methods)
     reference = reference_with_deadline(problem, timeout)
     reg = backends.registry()
-    results = tuple(grade(reference, run_with_deadline(reg[m], problem, timing, timeout), problem)
+    results = tuple(grade(reference, run_with_deadline(reg[m], problem, timing, timeout, show), problem)
                     for m in names)
     f_time = None
     if timing:
@@ -217,8 +218,9 @@ def reference_with_deadline(problem: Problem, timeout: float | None) -> Referenc
     return got
 
 
-def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | None) -> Outcome:
-    got = deadline.call(lambda: backends.run(backend, problem, timing), timeout)
+def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | None,
+                      show: str | None = None) -> Outcome:
+    got = deadline.call(lambda: backends.run(backend, problem, timing, show), timeout)
     if isinstance(got, deadline.Timeout):
         return Outcome(backend.name, TIMEOUT, message=f"gave up after {got.seconds:g} s")
     if isinstance(got, deadline.Crashed):
@@ -227,9 +229,9 @@ def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | 
 
 
 def compare_text(text: str, wrt=None, at=None, order: int = 1, methods=None,
-                 timing: bool = True, timeout: float | None = None) -> Comparison:
+                 timing: bool = True, timeout: float | None = None, show: str | None = None) -> Comparison:
     problem, warnings = make_problem(text, wrt, at, order)
-    return compare(problem, methods, timing, warnings, timeout)
+    return compare(problem, methods, timing, warnings, timeout, show)
 
 
 def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None) -> Graded:
