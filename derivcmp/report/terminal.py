@@ -82,4 +82,8 @@ def _summary(c: Comparison, timing: bool) -> str:
         cost = ", ".join(f"{name} {m:.3g}×" for name, m in multiples if m is not None)
         line += (("\n" if line else "") + f"f itself: {fmt_time(c.f_time.eval_s)} per evaluation"
                  + (f"; each method's evaluation in multiples of f: {cost}" if cost else ""))
+    if timing:
+        from .show import setup_split_line
+        split = setup_split_line(c)
+        line += ("\n" if line and split else "") + (split or "")
     return line
