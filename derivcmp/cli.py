@@ -209,7 +209,12 @@ def swell_cmd(expression: str, wrt: str | None, max_order: int, fmt: str, timeou
                         for _, v in cols])
     console.print(table)
     if not no_chart and len(result.rows) > 1:
-        console.print(Text.from_ansi(swell.chart(result, color=console.is_terminal and not console.no_color)))
+        try:
+            chart = swell.chart(result, color=console.is_terminal and not console.no_color)
+        except ImportError:
+            click.echo("note: no chart: plotext is not installed (pip install 'plotext>=5.2,<6')", err=True)
+            return
+        console.print(Text.from_ansi(chart))
 
 
 # --- batch and check: many cases from expression files -----------------------------

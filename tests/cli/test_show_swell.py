@@ -172,3 +172,11 @@ def test_problem_for_swell_ad_columns_is_well_formed():
     p = Problem(parse("sin(x)"), ("x",), {"x": 0.5}, 7)
     for m in TAPED:
         assert registry()[m].supports(p)
+
+
+def test_swell_without_plotext_prints_the_table_and_says_why_there_is_no_chart(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "plotext", None)       # import plotext now raises ImportError
+    res = _cli("swell", "x^3", "--max-order", "2")
+    assert res.exit_code == 0 and "raw ops" in res.output
+    assert res.stderr == "note: no chart: plotext is not installed (pip install 'plotext>=5.2,<6')\n"
