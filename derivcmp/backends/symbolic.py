@@ -67,8 +67,7 @@ class SymbolicCSE(Symbolic):
 class SymbolicSimplified(Symbolic):
     name = "symbolic-simplified"
     default = False
-    description = ("sympy.diff, then sympy.simplify under its own deadline (simplify_timeout), "
-                   "evaluated via lambdify")
+    description = "sympy.diff, then sympy.simplify under its own 5 s deadline, evaluated via lambdify"
     form = "simplified"
     #: seconds simplification may take; past it the method reports timeout
     simplify_timeout = 5.0
