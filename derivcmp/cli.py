@@ -13,6 +13,7 @@ import sys
 import click
 
 from . import __version__
+from .backends import SHOW_FORMS
 from .compare import DEFAULT_TIMEOUT, compare, make_problem, resolve_methods, select_methods, warm_up
 from .errors import DerivcmpError
 from .timing import DEFAULT_RUNS, DEFAULT_WARMUP, MAX_RUNS
@@ -29,6 +30,7 @@ def _joined(at: tuple[str, ...] | str) -> str:
 def _orders_help() -> str:
     from .backends.base import entries
     return "; ".join(f"{n} 1-{e.backend.max_order}" for n, e in entries().items()) + "."
+SWELL_MAX_ORDER = 50
 
 
 class _Group(click.Group):
@@ -108,14 +110,20 @@ def main() -> None:
               help=f"Runs to discard before timing  [default: {DEFAULT_WARMUP}]")
 @click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds each method (and the reference) may take; 0 for no limit.")
+@click.option("--show", type=click.Choice(SHOW_FORMS), default=None,
+              help="Also print each method's derivative: pretty, latex, or the code that is evaluated.")
 def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str | None,
-             fmt: str, no_timing: bool, runs: int | None, warmup: int | None, timeout: float) -> None:
+             fmt: str, no_timing: bool, runs: int | None, warmup: int | None, timeout: float,
+             show: str | None) -> None:
     """Differentiate EXPRESSION at a point with every method and compare.
 
     EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).
     """
     if no_timing and (runs is not None or warmup is not None):
         raise click.UsageError("--runs and --warmup time the methods; they cannot go with --no-timing")
+    if show and fmt in ("csv", "markdown"):
+        raise DerivcmpError(f"--show prints text after the table: use it with --format table, or with "
+                            f"--format json (each method's details then carry 'show'), not {fmt}")
     chosen = select_methods(methods)
     for note in chosen.notes:
         click.echo(note, err=True)
@@ -128,8 +136,13 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
     if timeout:
         warm_up(names)      # once here, not in every child forked per stage
     with timing_settings(runs=runs, warmup=warmup):
-        result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
+        result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None,
+                         show=show)
     emit(result, fmt, not no_timing)
+    if show and fmt == "table":
+        from .report.show import render_shown
+        from .report.terminal import stdout_console
+        render_shown(result, stdout_console(sys.stdout), show)
 
 
 def emit(result, fmt: str, timing: bool) -> None:
@@ -206,6 +219,70 @@ def methods_cmd(fmt: str) -> None:
     console.print(table)
     console.print("--methods takes names, families (e.g. --methods finite-difference) or all",
                   highlight=False)
+
+
+@main.command("swell")
+@click.argument("expression")
+@click.option("--wrt", help="The one variable to differentiate by (default: the expression's only variable).")
+@click.option("--max-order", type=click.IntRange(1, SWELL_MAX_ORDER), default=6, show_default=True,
+              help="Measure the derivatives of order 1..N.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--timeout", type=click.FloatRange(0, None), default=30.0, show_default=True,
+              help="Seconds for the whole run; the orders finished by then are reported. 0 for no limit.")
+@click.option("--simplify-timeout", type=click.FloatRange(0, None, min_open=True), default=2.0,
+              show_default=True, help="Seconds sympy.simplify may take per order (past it: 'timeout').")
+@click.option("--no-chart", is_flag=True, help="The table only, without the terminal chart.")
+def swell_cmd(expression: str, wrt: str | None, max_order: int, fmt: str, timeout: float,
+              simplify_timeout: float, no_chart: bool) -> None:
+    """Size of the n-th derivative of EXPRESSION for n = 1..N: raw, cse'd, simplified, beside AD's tape."""
+    from . import swell
+    from .compare import parse_wrt
+    from .expr import parse, variables
+    expr = parse(expression)
+    names = variables(expr)
+    if wrt is None:
+        if len(names) != 1:
+            raise DerivcmpError("swell needs --wrt: the expression has "
+                                + (f"{len(names)} variables ({', '.join(names)})" if names else "no variables"))
+        wrt = names[0]
+    chosen = parse_wrt(wrt)
+    if len(chosen) != 1:
+        raise DerivcmpError(f"swell measures derivatives by one variable; --wrt gave {len(chosen)}")
+    if chosen[0] not in names:
+        click.echo(f"warning: '{chosen[0]}' does not occur in the expression, so every derivative is 0", err=True)
+    result = swell.measure(expr, expression, chosen[0], max_order, timeout or None, simplify_timeout)
+    if result.stopped:
+        click.echo(f"note: {result.stopped}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(result.document(), indent=2))
+        return
+    if fmt == "csv":
+        click.echo(swell.to_csv(result), nl=False)
+        return
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .report import fmt_time
+    from .report.terminal import stdout_console
+    console = stdout_console(sys.stdout)
+    console.print(Text(f"size of the n-th derivative of {expression} by {chosen[0]} "
+                       "(ops: operations as written, every occurrence counted)", style="bold"))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    cols = swell.columns(result)
+    for header, _ in cols:
+        table.add_column(header, justify="right")
+    for i in range(len(result.rows)):
+        table.add_row(*[Text("-" if v[i] is None else fmt_time(v[i]) if isinstance(v[i], float) else str(v[i]))
+                        for _, v in cols])
+    console.print(table)
+    if not no_chart and len(result.rows) > 1:
+        try:
+            chart = swell.chart(result, color=console.is_terminal and not console.no_color)
+        except ImportError:
+            click.echo("note: no chart: plotext is not installed (pip install 'plotext>=5.2,<6')", err=True)
+            return
+        console.print(Text.from_ansi(chart))
 
 
 # --- batch and check: many cases from expression files -----------------------------

@@ -202,7 +202,8 @@ DEFAULT_TIMEOUT = 10.0
 
 
 def compare(problem: Problem, methods: str | Sequence[str] | None = None, timing: bool = True,
-            warnings: Sequence[str] = (), timeout: float | None = DEFAULT_TIMEOUT) -> Comparison:
+            warnings: Sequence[str] = (), timeout: float | None = DEFAULT_TIMEOUT,
+            show: str | None = None) -> Comparison:
     """Compute the reference and run every method on one problem; grade each.
 
     ``problem`` comes from ``make_problem``.  ``methods``: names, families
@@ -214,12 +215,13 @@ def compare(problem: Problem, methods: str | Sequence[str] | None = None, timing
     without a limit.  Returns a ``Comparison``: ``.reference``, ``.results``
     (one ``Graded`` per method: ``.outcome``, ``.rel_error``, ``.grade``),
     ``.to_dict()``, ``.to_frame()``; in a notebook it shows as a table.
+    ``show`` (``backends.SHOW_FORMS``) asks each method for its derivative as text.
     """
     timeout = timeout or None
     names = resolve_methods(methods)
     reference = reference_with_deadline(problem, timeout)
     reg = backends.registry()
-    results = tuple(grade(reference, symmetric(run_with_deadline(reg[m], problem, timing, timeout), problem),
+    results = tuple(grade(reference, symmetric(run_with_deadline(reg[m], problem, timing, timeout, show), problem),
                           problem)
                     for m in names)
     f_time = None
@@ -280,8 +282,9 @@ def reference_with_deadline(problem: Problem, timeout: float | None) -> Referenc
     return got
 
 
-def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | None) -> Outcome:
-    got = deadline.call(lambda: backends.run(backend, problem, timing), timeout)
+def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | None,
+                      show: str | None = None) -> Outcome:
+    got = deadline.call(lambda: backends.run(backend, problem, timing, show), timeout)
     if isinstance(got, deadline.Timeout):
         return Outcome(backend.name, TIMEOUT, message=f"gave up after {got.seconds:g} s")
     if isinstance(got, deadline.Crashed):
@@ -292,7 +295,7 @@ def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | 
 def compare_text(text: str, wrt: str | Sequence[str] | None = None,
                  at: str | Mapping[str, float] | None = None, order: int = 1,
                  methods: str | Sequence[str] | None = None, timing: bool = True,
-                 timeout: float | None = DEFAULT_TIMEOUT) -> Comparison:
+                 timeout: float | None = DEFAULT_TIMEOUT, show: str | None = None) -> Comparison:
     """What ``derivcmp eval`` does, minus the printing.
 
     >>> c = compare_text("sin(x)*y", wrt="x", at={"x": 1.0, "y": 2.0}, timing=False)
@@ -301,11 +304,11 @@ def compare_text(text: str, wrt: str | Sequence[str] | None = None,
 
     ``wrt``: ``"x"``, ``"x,y"`` or a list (default: every variable); ``at``:
     ``"x=1,y=2"`` or a dict (values may be constant expressions, ``"pi/4"``);
-    ``order``: 1 to 4.  ``methods``, ``timing`` and ``timeout`` as in
+    ``order``: 1 and up.  ``methods``, ``timing``, ``timeout`` and ``show`` as in
     ``compare``.  Bad input raises ``DerivcmpError`` with the CLI's message.
     """
     problem, warnings = make_problem(text, wrt, at, order)
-    return compare(problem, methods, timing, warnings, timeout)
+    return compare(problem, methods, timing, warnings, timeout, show)
 
 
 def symmetric(outcome: Outcome, problem: Problem) -> Outcome:

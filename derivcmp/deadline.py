@@ -71,15 +71,20 @@ def call(fn: Callable[[], Any], timeout: float | None) -> Any:
         recv.close()
 
 
-def _child(fn: Callable[[], Any], send) -> None:  # pragma: no cover - runs in the child
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent handles Ctrl-C
+def cap_memory() -> None:  # pragma: no cover - runs in a child
+    """Cap this (child) process's address space at ``MEMORY_LIMIT_BYTES``."""
     try:
         import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = MEMORY_LIMIT_BYTES if hard == resource.RLIM_INFINITY else min(hard, MEMORY_LIMIT_BYTES)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     except (ImportError, ValueError, OSError):
         pass
+
+
+def _child(fn: Callable[[], Any], send) -> None:  # pragma: no cover - runs in the child
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent handles Ctrl-C
+    cap_memory()
     try:
         result = fn()
         message = ("ok", result)

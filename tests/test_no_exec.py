@@ -210,7 +210,7 @@ def test_lambdify_never_gets_a_string():
 
 #: where generated code may be built; each passes symbols renamed by
 #: ``sympy_bridge.safe_names`` (_x0, _x1, ...), which the runtime trap below checks
-LAMBDIFY_ALLOWED = {("backends/symbolic.py", "prepare"), ("backends/symbolic.py", "_first_bad_node"),
+LAMBDIFY_ALLOWED = {("backends/symbolic.py", "_prepare"), ("backends/symbolic.py", "_first_bad_node"),
                     ("reference.py", "_fast")}
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from ..problem import ERROR, NOT_APPLICABLE, OK, Outcome, Problem, Timing
+from ..problem import ERROR, NOT_APPLICABLE, OK, TIMEOUT, Outcome, Problem, Timing
 from ..timing import measure
 from ._fp import fp_events
 
@@ -31,6 +31,26 @@ class Prepared:
     details: dict[str, Any] = field(default_factory=dict)
     #: why a non-finite value came out, e.g. "overflow in exp at column 3"
     explain: Callable[[Mapping[str, float]], str | None] | None = None
+    #: more details, computed after the setup was timed (not part of its cost)
+    extra: Callable[[], Mapping[str, Any]] | None = None
+    #: the derivative as text in a ``SHOW_FORMS`` form (``--show``)
+    show: Callable[[str], str] | None = None
+
+
+#: what ``--show`` prints: sympy's pretty printer, LaTeX, or the code that is evaluated
+SHOW_FORMS = ("pretty", "latex", "code")
+#: a shown text longer than this is cut, with its full size stated
+SHOW_MAX_LINES = 60
+SHOW_MAX_CHARS = 6000
+
+
+#: details key: the setup's phases in seconds, e.g. ``{"differentiate": 0.1, "codegen": 0.02}``
+#: (dropped without timing, like every other time)
+SETUP_SPLIT = "setup_split_s"
+
+
+class MethodTimeout(Exception):
+    """Raised by ``prepare`` when a step under the method's own deadline gave up."""
 
 
 class Backend(Protocol):
@@ -52,18 +72,49 @@ def available() -> list[str]:
     return list(registry())
 
 
-def run(backend: Backend, problem: Problem, timing: bool = True) -> Outcome:
-    """Run one backend on one problem; never raises for a numeric failure."""
+def run(backend: Backend, problem: Problem, timing: bool = True, show: str | None = None) -> Outcome:
+    """Run one backend on one problem; never raises for a numeric failure.
+
+    With ``show`` (one of ``SHOW_FORMS``) the details get ``show``: the
+    derivative in that form, cut to a readable length (``shown_text``)."""
     reason = backend.supports(problem)
     if reason:
         return Outcome(backend.name, NOT_APPLICABLE, message=reason)
     start = time.perf_counter()
     try:
         prepared = backend.prepare(problem)
+    except MethodTimeout as err:
+        return Outcome(backend.name, TIMEOUT, message=str(err), timing=Timing(setup_s=time.perf_counter() - start))
     except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
         return Outcome(backend.name, ERROR, message=f"setup failed: {_brief(err)}",
                        timing=Timing(setup_s=time.perf_counter() - start))
     setup_s = time.perf_counter() - start
+    outcome = _evaluate(backend, problem, prepared, setup_s, timing)
+    details = dict(outcome.details)
+    if not timing:
+        # the setup's phases in seconds (``setup_split_s``) are timings too
+        details.pop(SETUP_SPLIT, None)
+    try:
+        if prepared.extra is not None:
+            details.update(prepared.extra())
+        if show:
+            text = prepared.show(show) if prepared.show else details.get("code") if show == "code" else None
+            if isinstance(text, str):
+                details["show"] = shown_text(show, text)
+    except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
+        details["details_error"] = _brief(err)
+    return replace(outcome, details=details)
+
+
+def shown_text(form: str, text: str) -> dict[str, Any]:
+    """``{"form", "text", "lines", "chars", "truncated"}``: the text cut to
+    ``SHOW_MAX_LINES`` lines and ``SHOW_MAX_CHARS`` characters; its full size kept."""
+    lines = text.splitlines()
+    cut = "\n".join(lines[:SHOW_MAX_LINES])[:SHOW_MAX_CHARS]
+    return {"form": form, "text": cut, "lines": len(lines), "chars": len(text), "truncated": cut != text}
+
+
+def _evaluate(backend: Backend, problem: Problem, prepared: Prepared, setup_s: float, timing: bool) -> Outcome:
     point = problem.point
     try:
         with np.errstate(all="ignore"):

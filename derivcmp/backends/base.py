@@ -206,10 +206,12 @@ def select(spec: str | Iterable[str] | None) -> Selection:
     for m in items:
         if m == "all":
             wanted.extend(reg)
+        elif m in reg:
+            # a method's own name wins over a family of the same name
+            # ("symbolic"): the family is then its methods by name
+            wanted.append(m)
         elif m in FAMILIES:
             wanted.extend(n for n, e in reg.items() if e.family == m)
-        elif m in reg:
-            wanted.append(m)
         else:
             import difflib
             close = difflib.get_close_matches(m, list(reg) + list(FAMILIES), n=1)

@@ -192,6 +192,10 @@ def _summary(c: Comparison, timing: bool) -> str:
         cost = ", ".join(f"{name} {m:.2g}" for name, m in multiples if m is not None)
         line += (("\n" if line else "") + f"f itself: {fmt_time(c.f_time.eval_s)}"
                  + (f"; evaluation cost in evaluations of f: {cost}" if cost else ""))
+    if timing:
+        from .show import setup_split_line
+        split = setup_split_line(c)
+        line += ("\n" if line and split else "") + (split or "")
     return line
 
 
