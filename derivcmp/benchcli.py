@@ -22,6 +22,14 @@ def bench(family: str, sizes: str, methods: str, fmt: str, plot_path: str | None
     from .report import bench as rb
     families = b.parse_families(family)
     size_list = b.parse_sizes(sizes)
+    for fam in families:
+        least = b.FAMILIES[fam].min_size
+        small = [n for n in size_list if n < least]
+        if len(small) == len(size_list):
+            raise DerivcmpError(f"--sizes: {fam} needs at least {least} variables")
+        if small:
+            click.echo(f"note: {fam} needs at least {least} variables; n={','.join(map(str, small))} skipped",
+                       err=True)
     chosen = select_methods(methods)
     for note in chosen.notes:
         click.echo(note, err=True)
@@ -48,7 +56,9 @@ def bench(family: str, sizes: str, methods: str, fmt: str, plot_path: str | None
         from .report.terminal import stdout_console
         rb.render(result, stdout_console(sys.stdout))
         if importlib.util.find_spec("plotext") is not None:
-            click.echo(rb.terminal_chart(result))
+            chart = rb.terminal_chart(result)
+            if chart:
+                click.echo(chart)
         else:
             click.echo("(a terminal chart needs plotext: pip install 'derivcmp[plot]')", err=True)
     if plot_path:

@@ -66,6 +66,7 @@ def run_cli(*args):
                             "logsumexp, or all)")),
     (["--family", "rosenbrok"], "did you mean 'rosenbrock'"),
     (["--methods", "nope"], "unknown method 'nope'"),
+    (["--family", "rosenbrock", "--sizes", "1"], "error: --sizes: rosenbrock needs at least 2 variables"),
     (["--timeout", "-1"], "Invalid value"),
     (["--format", "xml"], "Invalid value"),
     (["--plot", "/nonexistent-folder/x.png", "--sizes", "2"],
@@ -145,6 +146,19 @@ def test_a_method_past_its_deadline_is_a_timeout_cell_and_is_not_run_again():
     first, second = result.rows
     assert first.status == "timeout" and "gave up" in first.message
     assert second.status == "timeout" and "timed out at a smaller n" in second.message
+
+
+def test_sizes_too_small_for_a_family_are_skipped_with_a_note():
+    r = run_cli("--family", "rosenbrock", "--sizes", "1,3", "--methods", DEFAULTS[0], "--timeout", "120")
+    assert r.exit_code == 0, r.output
+    assert "note: rosenbrock needs at least 2 variables; n=1 skipped" in r.stderr
+    assert "\n3 " in r.stdout and "\n1 " not in r.stdout
+
+
+def test_nothing_to_chart_is_no_chart():
+    from derivcmp.report.bench import terminal_chart
+    result = bench.run(["sum"], [200], DEFAULTS[:1], timeout=1e-3, reference_max=0)
+    assert terminal_chart(result) == ""
 
 
 def test_table_csv_markdown_and_plots(tmp_path):

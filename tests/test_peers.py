@@ -15,9 +15,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import mpmath
-import numpy as np
 import pytest
+from test_backends import rel_error  # the one max-norm relative error of the backend tests
 
 from derivcmp import backends
 from derivcmp.backends import base
@@ -52,15 +51,6 @@ def primitive_problem(prim, order: int) -> Problem:
     expr = Apply(prim.name, tuple(Var(n) for n in names))
     point = {n: lo + f * (hi - lo) for n, f, (lo, hi) in zip(names, fractions, prim.sample)}
     return Problem(expr, names, point, order, prim.name)
-
-
-def rel_error(value, exact) -> float:
-    with mpmath.workdps(60):
-        vals = np.ravel(np.asarray(value, dtype=float))
-        refs = [mpmath.mpf(s) for s in np.ravel(np.asarray(exact, dtype=object))]
-        err = max(abs(mpmath.mpf(float(v)) - r) for v, r in zip(vals, refs))
-        scale = max(abs(r) for r in refs)
-        return float(err / scale) if scale else float(err)
 
 
 @pytest.mark.parametrize("prim", PRIM_NAMES)

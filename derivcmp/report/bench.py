@@ -144,12 +144,15 @@ def terminal_chart(result: BenchResult, width: int = 100, height: int = 22) -> s
     import plotext as plt
     charts = []
     for fam in result.families:
+        lines = _series(result, fam, "ratio")
+        if not lines:
+            continue
         plt.clf()
         plt.plotsize(width, height)
         plt.xscale("log")
         plt.yscale("log")
         plt.theme("clear")
-        for method, (xs, ys) in _series(result, fam, "ratio").items():
+        for method, (xs, ys) in lines.items():
             plt.plot(xs, ys, label=method, marker="dot")
         plt.title(f"{fam}: gradient time / f time against n (log-log)")
         plt.xlabel("n")

@@ -11,7 +11,7 @@ import warnings
 from types import SimpleNamespace
 from typing import Any
 
-from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Composed, Missing, Peer, graph, inputs_of, op
+from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Composed, Missing, Peer, functional_derivative, op
 
 OPS = {
     **ARITHMETIC,
@@ -37,7 +37,7 @@ class Autograd(Peer):
     name = "autograd"
     description = "HIPS/autograd: reverse mode over traced NumPy (grad, hessian)"
     convention = "autograd's own derivative rules at a kink (its subgradient choices)"
-    requires = ("autograd",)
+    requires = ("autograd", "scipy")     # autograd.scipy.special needs scipy
     extra = "autograd"
     module = "autograd"
     OPS = OPS
@@ -53,20 +53,9 @@ class Autograd(Peer):
 
     def build(self, fw: Any, ops, program, problem):
         ag = fw.autograd
-        k, order = len(problem.wrt), problem.order
-
-        if k == 1:
-            def scalar(s, xo):
-                return graph(program, ops, inputs_of(problem, program, [s], xo))
-            d = scalar
-            for _ in range(order):
-                d = ag.grad(d, 0)
-            return (lambda xw, xo: d(xw[0], xo)), {"mode": "reverse" + " over reverse" * (order - 1)}
-
-        def f(xw, xo):
-            return graph(program, ops, inputs_of(problem, program, xw, xo))
-        d = ag.grad(f, 0) if order == 1 else ag.hessian(f, 0)
-        return d, {"mode": "reverse (grad)" if order == 1 else "autograd.hessian (forward over reverse)"}
+        mode = ("reverse" + " over reverse" * (problem.order - 1) if len(problem.wrt) == 1 or problem.order == 1
+                else "autograd.hessian (forward over reverse)")
+        return functional_derivative(ag.grad, ag.hessian, program, ops, problem), {"mode": mode}
 
 
 METHODS = (Autograd,)

@@ -173,6 +173,24 @@ def graph(program: Program, ops: MappedOps, inputs: Mapping[str, Any]) -> Any:
     return sweep(program, ops, inputs)[program.output]
 
 
+def functional_derivative(grad: Callable, hessian: Callable, program: Program, ops: MappedOps,
+                          problem: Problem) -> Callable:
+    """The derivative as a function of (wrt values, other values), for frameworks
+    whose transformations take functions (autograd, jax): nested ``grad`` for one
+    variable, ``grad`` or ``hessian`` of f(vector) for several."""
+    if len(problem.wrt) == 1:
+        def scalar(s, xo):
+            return graph(program, ops, inputs_of(problem, program, [s], xo))
+        d = scalar
+        for _ in range(problem.order):
+            d = grad(d, 0)
+        return lambda xw, xo: d(xw[0], xo)
+
+    def f(xw, xo):
+        return graph(program, ops, inputs_of(problem, program, xw, xo))
+    return grad(f, 0) if problem.order == 1 else hessian(f, 0)
+
+
 def inputs_of(problem: Problem, program: Program, wrt_values, other_values) -> dict[str, Any]:
     others = [n for n in program.names if n not in problem.wrt]
     inputs = {n: wrt_values[i] for i, n in enumerate(problem.wrt) if n in program.names}

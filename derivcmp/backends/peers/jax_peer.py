@@ -15,7 +15,7 @@ import sys
 from types import SimpleNamespace
 from typing import Any
 
-from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Missing, Peer, graph, inputs_of, op
+from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Missing, Peer, functional_derivative, op
 
 OPS = {
     **ARITHMETIC,
@@ -64,23 +64,12 @@ class Jax(Peer):
                     "device": str(jax.devices()[0])}
 
     def build(self, fw: Any, ops, program, problem):
+        # XLA's compile time grows quickly with the number of scalar operations
+        # (seconds at n = 100, minutes at n = 1000 here): the bench shows it
         jax = fw.jax
-        k, order = len(problem.wrt), problem.order
-        if k == 1:
-            def scalar(s, xo):
-                return graph(program, ops, inputs_of(problem, program, [s], xo))
-            d = scalar
-            for _ in range(order):
-                d = jax.grad(d, 0)
-            compiled = jax.jit(d)
-            return (lambda xw, xo: compiled(xw[0], xo)), {"mode": "jit(grad" + " of grad" * (order - 1) + ")"}
-
-        def f(xw, xo):
-            # XLA compiles a graph of n scalar operations in time that grows quickly
-            # with n (8 s at n = 100 here; jnp.split instead of indexing was slower)
-            return graph(program, ops, inputs_of(problem, program, xw, xo))
-        compiled = jax.jit(jax.grad(f, 0) if order == 1 else jax.hessian(f, 0))
-        return compiled, {"mode": "jit(grad)" if order == 1 else "jit(hessian): forward over reverse"}
+        mode = ("jit(grad" + " of grad" * (problem.order - 1) + ")" if len(problem.wrt) == 1 or problem.order == 1
+                else "jit(hessian): forward over reverse")
+        return jax.jit(functional_derivative(jax.grad, jax.hessian, program, ops, problem)), {"mode": mode}
 
 
 METHODS = (Jax,)

@@ -1,4 +1,4 @@
-"""``tensorflow``: GradientTape inside ``tf.function`` (the first call traces it).
+"""``tensorflow``: GradientTape inside ``tf.function`` (the first call traces it, without autograph).
 
 Float64 tensors throughout; second and higher derivatives by nested tapes.
 Intra- and inter-op threads are pinned to one (possible only before
@@ -69,7 +69,9 @@ class TensorFlow(Peer):
         n_other = sum(1 for n in program.names if n not in problem.wrt)
         zero = tf.UnconnectedGradients.ZERO
 
-        @tf.function
+        # autograph=False: the graph builder is plain Python over Python values, and
+        # autograph would re-read (and rewrite) derivcmp's own source at trace time
+        @tf.function(autograph=False)
         def derivative_tf(xw, xo):
             xs = tf.unstack(xw, num=k)
             others = tf.unstack(xo, num=n_other) if n_other else []
