@@ -285,6 +285,30 @@ def swell_cmd(expression: str, wrt: str | None, max_order: int, fmt: str, timeou
         console.print(Text.from_ansi(chart))
 
 
+# --- bench: gradient cost against problem size ---------------------------------------
+
+@main.command("bench")
+@click.option("--family", default="sum", show_default=True,
+              help="Generated function(s): sum, rosenbrock, dense, logsumexp (comma separated) or all.")
+@click.option("--sizes", default="10,100,1000,10000", show_default=True,
+              help="Numbers of variables, comma separated.")
+@click.option("--methods", default="all", show_default=True,
+              help="Comma-separated method names or families, or 'all' (see 'derivcmp methods').")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Write a log-log figure (PNG, SVG, PDF) of gradient time and gradient/f against n.")
+@click.option("--timeout", type=click.FloatRange(0, None), default=30.0, show_default=True,
+              help="Seconds each method may take per size (0 for none); a method that times out "
+                   "is not tried at larger sizes.")
+@click.option("--reference-max", type=click.IntRange(0, None), default=100, show_default=True,
+              help="Largest n graded against the 50-digit reference (above: a cross-check of the methods).")
+def bench_cmd(family: str, sizes: str, methods: str, fmt: str, plot_path: str | None, timeout: float,
+              reference_max: int) -> None:
+    """Gradient cost against the number of variables, for every chosen method."""
+    from .benchcli import bench
+    bench(family, sizes, methods, fmt, plot_path, timeout, reference_max)
+
+
 # --- batch and check: many cases from expression files -----------------------------
 
 def _suite_options(fn):
