@@ -28,6 +28,7 @@ from .problem import (
     OK,
     TIMEOUT,
     UNDEFINED,
+    UNRESOLVED,
     Comparison,
     Graded,
     Outcome,
@@ -230,12 +231,13 @@ def compare_text(text: str, wrt=None, at=None, order: int = 1, methods=None,
 def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None) -> Graded:
     """Errors of one outcome against the reference, in 60-digit arithmetic."""
     if reference.status == OK:
-        if outcome.status != OK:
+        if outcome.status not in (OK, UNRESOLVED):
             return Graded(outcome)
         abs_err, rel_err = errors(outcome.value, reference.exact)
-        return Graded(outcome, abs_err, rel_err, note=_ok_note(reference))
-    if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, ERROR):
-        if outcome.status == OK:
+        return Graded(outcome, abs_err, rel_err, note=_ok_note(reference),
+                      overconfident=overconfident(outcome, abs_err))
+    if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, UNRESOLVED, ERROR):
+        if outcome.status in (OK, UNRESOLVED):
             entry = backends_base.entries().get(outcome.method)
             convention = getattr(entry.backend, "convention", None) if entry else None
             msg = ("no derivative here; the value is the method's convention"
@@ -248,6 +250,19 @@ def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None
             msg = outcome.message
         return Graded(replace(outcome, status=reference.status, message=msg))
     return Graded(outcome, note=f"reference {reference.status}")
+
+
+#: an estimate this many times below the true error is ``overconfident``
+OVERCONFIDENT_FACTOR = 10.0
+
+
+def overconfident(outcome: Outcome, abs_error: float) -> bool | None:
+    """Is the method's own error estimate (``details["error_estimate"]``, absolute)
+    more than ``OVERCONFIDENT_FACTOR`` times below its true error?  None: no estimate."""
+    est = (outcome.details or {}).get("error_estimate")
+    if est is None or not math.isfinite(abs_error):
+        return None
+    return bool(abs_error > OVERCONFIDENT_FACTOR * float(est))
 
 
 def _first_clause(message: str | None) -> str:
