@@ -47,11 +47,13 @@ def main() -> None:
 @click.option("--no-timing", is_flag=True, help="Skip the timing runs.")
 @click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds each method (and the reference) may take; 0 for no limit.")
+@click.option("--step", "step", default=None, metavar="H",
+              help="One fixed step for every finite-difference method (default: each method's rule).")
 def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str | None,
-             fmt: str, no_timing: bool, timeout: float) -> None:
+             fmt: str, no_timing: bool, timeout: float, step: str | None) -> None:
     """Differentiate EXPRESSION at a point with every method and compare."""
     names = resolve_methods(methods)
-    problem, warnings = make_problem(expression, wrt, at, order)
+    problem, warnings = make_problem(expression, wrt, at, order, step=step)
     for w in warnings:
         click.echo(w, err=True)
     result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None)
@@ -96,6 +98,51 @@ def functions_cmd(fmt: str) -> None:
     console.print(table)
     console.print("operators: + - * / ^ ** (power is right-associative and binds tighter than unary minus); "
                   "constants: pi e", highlight=False)
+
+
+@main.command("sweep")
+@click.argument("expression")
+@click.option("--wrt", help="The variable to step along (one).")
+@click.option("--at", "at", default="", help="The point: name=value pairs, e.g. x=1.")
+@click.option("--order", type=click.IntRange(1, None), default=1, show_default=True)
+@click.option("--methods", default=None,
+              help="Finite-difference methods, comma separated (default: the whole family).")
+@click.option("--steps", default="1e-1:1e-16:61", show_default=True, metavar="START:STOP:COUNT",
+              help="The log grid of steps.")
+@click.option("--plot", "plot", default=None, type=click.Path(dir_okay=False),
+              help="Also write the figure to FILE.png or FILE.svg (needs the 'plot' extra: matplotlib).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds the reference may take; 0 for no limit.")
+def sweep_cmd(expression, wrt, at, order, methods, steps, plot, fmt, timeout) -> None:
+    """Each finite-difference method's error against its step size (the V of truncation and rounding)."""
+    from .report import sweep as report
+    from .report.terminal import stdout_console
+    from .sweep import parse_steps, run_sweep
+    grid = parse_steps(steps)
+    if plot is not None and not plot.lower().endswith((".png", ".svg")):
+        raise DerivcmpError(f"--plot: {plot!r} must end in .png or .svg")
+    if plot is not None:
+        import importlib.util
+        if importlib.util.find_spec("matplotlib") is None:
+            raise DerivcmpError("--plot needs matplotlib: pip install 'derivcmp[plot]'")
+    names = resolve_methods(methods) if methods else None
+    problem, warnings = make_problem(expression, wrt, at, order)
+    for w in warnings:
+        click.echo(w, err=True)
+    result = run_sweep(problem, names, grid, timeout or None)
+    if fmt == "json":
+        click.echo(report.to_json(result))
+    elif fmt == "csv":
+        click.echo(report.to_csv(result), nl=False)
+    else:
+        report.render(result, stdout_console(sys.stdout))
+    if plot is not None:
+        try:
+            report.figure(result, plot)
+        except OSError as err:
+            raise DerivcmpError(f"cannot write {plot}: {err.strerror or err}") from None
+        click.echo(f"wrote {plot}", err=True)
 
 
 # --- batch and check: many cases from expression files -----------------------------

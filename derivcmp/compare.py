@@ -123,8 +123,11 @@ def _as_float(name: str, value) -> float:
 
 def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = None,
                  at: str | Mapping[str, float] | None = None, order: int = 1,
-                 source: str | None = None) -> tuple[Problem, list[str]]:
-    """Validate everything a user gave; return the problem and any warnings."""
+                 source: str | None = None, step: float | None = None) -> tuple[Problem, list[str]]:
+    """Validate everything a user gave; return the problem and any warnings.
+
+    ``step``: one fixed step for every stencil method (``--step``); None for each
+    method's own rule."""
     if isinstance(text_or_expr, str):
         expr = parse(text_or_expr, source=source)
         text = text_or_expr
@@ -167,7 +170,20 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
         raise DerivcmpError(f"--order {order} needs a single --wrt variable (orders above 2 "
                             "are supported for one variable only)")
     point = {n: point[n] for n in list(names) + [w for w in wrt_t if w not in names]}
-    return Problem(expr, wrt_t, point, order, text), warnings
+    if step is not None:
+        step = check_step(step)
+    return Problem(expr, wrt_t, point, order, text, step), warnings
+
+
+def check_step(step) -> float:
+    """A finite-difference step: a positive finite number."""
+    try:
+        h = float(step)
+    except (TypeError, ValueError):
+        raise DerivcmpError(f"--step: {step!r} is not a number") from None
+    if not math.isfinite(h) or h <= 0:
+        raise DerivcmpError(f"--step must be a positive finite number, got {step!r}")
+    return h
 
 
 def select_methods(methods: str | Iterable[str] | None) -> backends_base.Selection:
@@ -223,8 +239,8 @@ def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | 
 
 
 def compare_text(text: str, wrt=None, at=None, order: int = 1, methods=None,
-                 timing: bool = True, timeout: float | None = None) -> Comparison:
-    problem, warnings = make_problem(text, wrt, at, order)
+                 timing: bool = True, timeout: float | None = None, step: float | None = None) -> Comparison:
+    problem, warnings = make_problem(text, wrt, at, order, step=step)
     return compare(problem, methods, timing, warnings, timeout)
 
 
@@ -234,8 +250,14 @@ def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None
         if outcome.status not in (OK, UNRESOLVED):
             return Graded(outcome)
         abs_err, rel_err = errors(outcome.value, reference.exact)
-        return Graded(outcome, abs_err, rel_err, note=_ok_note(reference),
-                      overconfident=overconfident(outcome, abs_err))
+        flag = overconfident(outcome, abs_err)
+        note = _ok_note(reference)
+        if flag:
+            est = outcome.details["error_estimate"]
+            said = (f"overconfident: its own error estimate {est:.1e} is more than "
+                    f"{OVERCONFIDENT_FACTOR:g}x below the true error {abs_err:.1e}")
+            note = f"{said}; {note}" if note else said
+        return Graded(outcome, abs_err, rel_err, note=note, overconfident=flag)
     if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, UNRESOLVED, ERROR):
         if outcome.status in (OK, UNRESOLVED):
             entry = backends_base.entries().get(outcome.method)

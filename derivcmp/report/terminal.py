@@ -14,7 +14,7 @@ from rich.text import Text
 from ..problem import Comparison
 from . import document, fmt_exact, heading, most_accurate, rows
 
-_STATUS_STYLE = {"ok": "green", "undefined": "yellow", "not-differentiable": "yellow",
+_STATUS_STYLE = {"ok": "green", "undefined": "yellow", "not-differentiable": "yellow", "unresolved": "red",
                  "not-applicable": "dim", "timeout": "red", "error": "red"}
 
 
@@ -39,6 +39,9 @@ def render(c: Comparison, console: Console, timing: bool = True) -> None:
     table.add_column("method", style="bold")
     table.add_column("value", overflow="fold")
     table.add_column("abs error", justify="right")
+    estimates = any(r["estimate"] != "-" for r in rows(c, False))
+    if estimates:
+        table.add_column("own estimate", justify="right")
     table.add_column("rel error", justify="right")
     table.add_column("digits", justify="right")
     if timing:
@@ -50,7 +53,8 @@ def render(c: Comparison, console: Console, timing: bool = True) -> None:
         if r["message"]:
             status.append(": " + r["message"], style="")
         value = r["value"].replace("], [", "],\n [") if r["value"].startswith("[[") else r["value"]
-        cells = [r["method"], value, r["abs_error"], r["rel_error"], r["digits"]]
+        cells = [r["method"], value, r["abs_error"]] + ([r["estimate"]] if estimates else []) + \
+            [r["rel_error"], r["digits"]]
         if timing:
             cells += [r["setup"], r["eval"]]
         # Text, not str: a value like "[inf, inf]" must not be read as rich markup
