@@ -29,12 +29,14 @@ with ``truncation_error`` and ``round_off_error``, ``digits_lost``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..problem import UNRESOLVED, Problem
 from ..program import compile_program, diagnose
 from . import Prepared
-from ._stencil import EPS, SCHEMES, Table, build, one_sided, representable, rounding_bound, table
+from ._stencil import EPS, SCHEMES, Table, build, one_sided, representable, rounding_bound, table, weights
 from .base import Method
 
 
@@ -227,8 +229,75 @@ class _Stencil(Method):
             total = np.where(np.isfinite(total) & np.isfinite(v[:n]) & np.isfinite(v[n:]), total, np.inf)
             return tab, rows, trunc, total
 
+        def fast(point):
+            """Scalar path for derivatives and gradients (no NumPy arrays: the same
+            points and estimates at a fraction of the cost).  None where it cannot
+            decide alone (a non-finite point, a difference lost in rounding, a Hessian):
+            the array path then does everything."""
+            if s.hessian:
+                return None
+            args = [float(point[n]) for n in s.names]
+            f0 = float(s.f(*args)) if args else float(s.f())
+            noise0 = float(s.bound(*args)) if args else 0.0
+            if not (math.isfinite(f0) and math.isfinite(noise0)):
+                return None
+            cand = candidates(point).tolist()
+            p, n_ord = s.accuracy, s.order
+            out, steps, trunc_l, rnd_l, lost_l, evals = [], {}, [], [], [], 1
+            for i, name in enumerate(s.wrt):
+                pos = s.names.index(name) if name in s.names else None
+                terms = _weights_cached(s.offsets[i], n_ord)
+                wsum = sum(abs(w) for _, w in terms)
+                best = None
+                for row in cand:
+                    h = row[i]
+                    ds = []
+                    for hh in (h, h / 2.0):
+                        num = mag = 0.0
+                        for k, w in terms:
+                            if k == 0 or pos is None:
+                                fv = f0
+                            else:
+                                a = list(args)
+                                a[pos] = args[pos] + k * hh
+                                fv = float(s.f(*a))
+                                evals += 1
+                            num += w * fv
+                            mag += abs(w * fv)
+                        div = hh ** n_ord
+                        if div == 0.0:          # h^n underflows (x ~ 1e-305): the array path says so
+                            return None
+                        ds.append((num / div, num, mag))
+                    (d1, num1, mag1), (d2, _, _) = ds
+                    if not (math.isfinite(d1) and math.isfinite(d2)):
+                        return None
+                    t = abs(d1 - d2) / (1.0 - 2.0 ** -p)
+                    r = max(EPS * mag1, noise0 * wsum) / h ** n_ord if h ** n_ord else math.inf
+                    if best is None or t + r < best[0]:
+                        best = (t + r, d1, t, r, num1, mag1, h)
+                _, d, t, r, num, mag, h = best
+                if abs(num) <= 2 * EPS * mag:
+                    return None
+                out.append(d)
+                steps.setdefault(name, h)
+                trunc_l.append(t)
+                rnd_l.append(r)
+                lost_l.append(math.log10(max(mag, 1e-300) / abs(num)))
+            d = s.details
+            d.update(steps=steps, stencil=_describe(self.scheme, s.offsets[0]),
+                     error_estimate=max(t + r for t, r in zip(trunc_l, rnd_l)),
+                     truncation_error=max(trunc_l), round_off_error=max(rnd_l),
+                     digits_lost=round(min(16.0, max(0.0, max(lost_l))), 1),
+                     function_evaluations=evals, stencil_evaluations=s.stencil.points,
+                     candidates=len(cand))
+            d.pop("fallback", None)
+            return out[0] if len(out) == 1 else np.array(out)
+
         def evaluate(point):
             s.last = None
+            value = fast(point)
+            if value is not None:
+                return value
             cand = candidates(point)
             stencil = s.stencil
             tab, rows, trunc, total = estimate(point, stencil, cand)
@@ -262,6 +331,9 @@ def _central_offsets(hessian: bool, m: int, order: int):
     if hessian:
         return tuple(pattern(2) for _ in range(m)) + tuple(pattern(1) for _ in range(m))
     return tuple(pattern(order) for _ in range(m))
+
+
+_weights_cached = weights
 
 
 def _pick(total: np.ndarray, together: bool) -> np.ndarray:
