@@ -86,7 +86,7 @@ def one(label, text, wrt, at, others):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             v = d(f, x0)
-            t = measure(lambda: d(f, x0), 0.0, repeats=5).eval_s
+            t = measure(lambda d=d: d(f, x0), 0.0, repeats=5).eval_s
         err = "NaN" if not np.isfinite(v) else f"{errors(np.array(v), c.reference.exact)[1]:.1e}"
         row[name] = (err, t)
     return row
