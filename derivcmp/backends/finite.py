@@ -30,6 +30,7 @@ with ``truncation_error`` and ``round_off_error``, ``digits_lost``.
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 
@@ -392,6 +393,7 @@ ROWS = 60
 LEVELS = (3, 4, 5)
 
 
+@cache
 def _extrapolation(exponents: tuple[int, ...]) -> np.ndarray:
     """Weights c with sum c = 1 eliminating h^e for each exponent, steps h, h/2, h/4, ..."""
     n = len(exponents) + 1
@@ -426,9 +428,7 @@ class Richardson(Method):
                 floor = np.where(x != 0, np.minimum(np.abs(x), 1.0), 1.0) * 2.0 ** -26
                 count = int(min(ROWS, max(max(LEVELS) + 2, np.max(np.ceil(np.log2(h0 / floor))) + 1)))
             rows = h0[None, :] * 2.0 ** -np.arange(count)[:, None]
-            for j, xi in enumerate(x):
-                rows[:, j] = [representable(xi, h) for h in rows[:, j]]
-            return rows
+            return (x[None, :] + rows) - x[None, :]       # exactly representable steps
 
         def extrapolate(tab: Table, p: int, step_exp: int):
             """Every run of ``L`` consecutive steps, for each ``L`` in ``LEVELS``:
@@ -442,13 +442,12 @@ class Richardson(Method):
                 k = n_rows - levels + 1
                 pad = np.full((n_rows, n_ent), np.inf)
                 full, spread, rnd, total = pad.copy(), pad.copy(), pad.copy(), pad.copy()
-                if k > 0:
-                    with np.errstate(all="ignore"):
-                        full[:k] = sum(c_full[i] * v[i:i + k] for i in range(levels))
-                        less = sum(c_less[i] * v[i + 1:i + 1 + k] for i in range(levels - 1))
-                        spread[:k] = np.abs(full[:k] - less)
-                        rnd[:k] = sum(abs(c_full[i]) * r[i:i + k] for i in range(levels))
-                        total[:k] = spread[:k] + rnd[:k]
+                if k > 0:      # (non-finite rows are expected: the caller's errstate hushes them)
+                    full[:k] = sum(c_full[i] * v[i:i + k] for i in range(levels))
+                    less = sum(c_less[i] * v[i + 1:i + 1 + k] for i in range(levels - 1))
+                    spread[:k] = np.abs(full[:k] - less)
+                    rnd[:k] = sum(abs(c_full[i]) * r[i:i + k] for i in range(levels))
+                    total[:k] = spread[:k] + rnd[:k]
                 last = np.minimum(np.arange(n_rows) + levels - 1, n_rows - 1)
                 out.append((full, spread, rnd, total, np.repeat(last[:, None], n_ent, axis=1)))
             full, spread, rnd, total, last = (np.concatenate(parts) for parts in zip(*out))
@@ -456,6 +455,10 @@ class Richardson(Method):
             return full, spread, rnd, total, last
 
         def evaluate(point):
+            with np.errstate(all="ignore"):
+                return _evaluate(point)
+
+        def _evaluate(point):
             s.last = None
             rows = rows_for(point)
             stencil = s.stencil
