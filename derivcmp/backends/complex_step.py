@@ -19,6 +19,7 @@ from ..program import OP, compile_program, describe, diagnose, sweep
 from . import Prepared
 from ._stencil import rounding_bound
 from .base import Method
+from .finite import _float_function
 
 EPS = float(np.finfo(float).eps)
 STEP = 1e-20
@@ -75,6 +76,7 @@ class ComplexStep(Method):
         details: dict = {}
         names = list(program.names)
         bound = rounding_bound(program, names)
+        f = _float_function(program, names)
 
         def inherited(point, x) -> float:
             """Where float64 f itself cancels (its rounding bound is far above one ulp, as
@@ -82,7 +84,7 @@ class ComplexStep(Method):
             with np.errstate(all="ignore"):
                 args = [float(point[k]) for k in names]
                 b = float(bound(*args)) if names else 0.0
-                fx = abs(float(program.function(names)(*args))) if names else 0.0
+                fx = abs(float(f(*args))) if names else 0.0
             if not np.isfinite(b) or b <= 1e3 * EPS * fx:
                 return 0.0
             return b / (abs(x) if x != 0 else 1.0)
