@@ -110,11 +110,13 @@ def main() -> None:
               help=f"Runs to discard before timing  [default: {DEFAULT_WARMUP}]")
 @click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds each method (and the reference) may take; 0 for no limit.")
+@click.option("--step", "step", default=None, metavar="H",
+              help="One fixed step for every finite-difference method (default: each method's rule).")
 @click.option("--show", type=click.Choice(SHOW_FORMS), default=None,
               help="Also print each method's derivative: pretty, latex, or the code that is evaluated.")
 def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str | None,
              fmt: str, no_timing: bool, runs: int | None, warmup: int | None, timeout: float,
-             show: str | None) -> None:
+             step: str | None, show: str | None) -> None:
     """Differentiate EXPRESSION at a point with every method and compare.
 
     EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).
@@ -130,7 +132,7 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
     if not chosen.names:
         raise DerivcmpError("--methods: none of the chosen methods can run in this installation")
     names = list(chosen.names)
-    problem, warnings = make_problem(expression, wrt, _joined(at), order)
+    problem, warnings = make_problem(expression, wrt, _joined(at), order, step=step)
     for w in warnings:
         click.echo(w, err=True)
     if timeout:
@@ -307,6 +309,51 @@ def bench_cmd(family: str, sizes: str, methods: str, fmt: str, plot_path: str | 
     """Gradient cost against the number of variables, for every chosen method."""
     from .benchcli import bench
     bench(family, sizes, methods, fmt, plot_path, timeout, reference_max)
+
+
+@main.command("sweep")
+@click.argument("expression")
+@click.option("--wrt", help="The variable to step along (one).")
+@click.option("--at", "at", default="", help="The point: name=value pairs, e.g. x=1.")
+@click.option("--order", type=click.IntRange(1, None), default=1, show_default=True)
+@click.option("--methods", default=None,
+              help="Finite-difference methods, comma separated (default: the whole family).")
+@click.option("--steps", default="1e-1:1e-16:61", show_default=True, metavar="START:STOP:COUNT",
+              help="The log grid of steps.")
+@click.option("--plot", "plot", default=None, type=click.Path(dir_okay=False),
+              help="Also write the figure to FILE.png or FILE.svg (needs the 'plot' extra: matplotlib).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds the reference may take; 0 for no limit.")
+def sweep_cmd(expression, wrt, at, order, methods, steps, plot, fmt, timeout) -> None:
+    """Each finite-difference method's error against its step size (the V of truncation and rounding)."""
+    from .report import sweep as report
+    from .report.terminal import stdout_console
+    from .sweep import parse_steps, run_sweep
+    grid = parse_steps(steps)
+    if plot is not None and not plot.lower().endswith((".png", ".svg")):
+        raise DerivcmpError(f"--plot: {plot!r} must end in .png or .svg")
+    if plot is not None:
+        import importlib.util
+        if importlib.util.find_spec("matplotlib") is None:
+            raise DerivcmpError("--plot needs matplotlib: pip install 'derivcmp[plot]'")
+    names = resolve_methods(methods) if methods else None
+    problem, warnings = make_problem(expression, wrt, at, order)
+    for w in warnings:
+        click.echo(w, err=True)
+    result = run_sweep(problem, names, grid, timeout or None)
+    if fmt == "json":
+        click.echo(report.to_json(result))
+    elif fmt == "csv":
+        click.echo(report.to_csv(result), nl=False)
+    else:
+        report.render(result, stdout_console(sys.stdout))
+    if plot is not None:
+        try:
+            report.figure(result, plot)
+        except OSError as err:
+            raise DerivcmpError(f"cannot write {plot}: {err.strerror or err}") from None
+        click.echo(f"wrote {plot}", err=True)
 
 
 # --- batch and check: many cases from expression files -----------------------------

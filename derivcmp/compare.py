@@ -29,6 +29,7 @@ from .problem import (
     OK,
     TIMEOUT,
     UNDEFINED,
+    UNRESOLVED,
     Comparison,
     Graded,
     Outcome,
@@ -129,11 +130,12 @@ def _as_float(name: str, value) -> float:
 
 def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = None,
                  at: str | Mapping[str, float] | None = None, order: int = 1,
-                 source: str | None = None) -> tuple[Problem, list[str]]:
+                 source: str | None = None, step: float | None = None) -> tuple[Problem, list[str]]:
     """Validate everything a user gave; return the problem and any warnings.
 
     Arguments as in ``compare_text``; raises ``DerivcmpError`` (``ParseError``
-    for the expression, with its column) on bad input.
+    for the expression, with its column) on bad input.  ``step``: one fixed step
+    for every stencil method (``--step``); None for each method's own rule.
     """
     if isinstance(text_or_expr, str):
         expr = parse(text_or_expr, source=source)
@@ -179,7 +181,20 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
         raise DerivcmpError(f"--order {order} needs a single --wrt variable (orders above 2 "
                             "are supported for one variable only)")
     point = {n: point[n] for n in names + absent}
-    return Problem(expr, wrt_t, point, order, text), warnings
+    if step is not None:
+        step = check_step(step)
+    return Problem(expr, wrt_t, point, order, text, step), warnings
+
+
+def check_step(step) -> float:
+    """A finite-difference step: a positive finite number."""
+    try:
+        h = float(step)
+    except (TypeError, ValueError):
+        raise DerivcmpError(f"--step: {step!r} is not a number") from None
+    if not math.isfinite(h) or h <= 0:
+        raise DerivcmpError(f"--step must be a positive finite number, got {step!r}")
+    return h
 
 
 def select_methods(methods: str | Iterable[str] | None) -> backends_base.Selection:
@@ -295,7 +310,8 @@ def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | 
 def compare_text(text: str, wrt: str | Sequence[str] | None = None,
                  at: str | Mapping[str, float] | None = None, order: int = 1,
                  methods: str | Sequence[str] | None = None, timing: bool = True,
-                 timeout: float | None = DEFAULT_TIMEOUT, show: str | None = None) -> Comparison:
+                 timeout: float | None = DEFAULT_TIMEOUT, show: str | None = None,
+                 step: float | None = None) -> Comparison:
     """What ``derivcmp eval`` does, minus the printing.
 
     >>> c = compare_text("sin(x)*y", wrt="x", at={"x": 1.0, "y": 2.0}, timing=False)
@@ -305,9 +321,9 @@ def compare_text(text: str, wrt: str | Sequence[str] | None = None,
     ``wrt``: ``"x"``, ``"x,y"`` or a list (default: every variable); ``at``:
     ``"x=1,y=2"`` or a dict (values may be constant expressions, ``"pi/4"``);
     ``order``: 1 and up.  ``methods``, ``timing``, ``timeout`` and ``show`` as in
-    ``compare``.  Bad input raises ``DerivcmpError`` with the CLI's message.
+    ``compare``; ``step`` as in ``make_problem``.  Bad input raises ``DerivcmpError`` with the CLI's message.
     """
-    problem, warnings = make_problem(text, wrt, at, order)
+    problem, warnings = make_problem(text, wrt, at, order, step=step)
     return compare(problem, methods, timing, warnings, timeout, show)
 
 
@@ -334,21 +350,26 @@ EPS = float(np.finfo(float).eps)
 def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None) -> Graded:
     """Errors of one outcome against the reference, in 60-digit arithmetic, and its grade."""
     if reference.status == OK:
-        if outcome.status != OK:
+        if outcome.status not in (OK, UNRESOLVED):
             return Graded(outcome)
         abs_err, rel_err = errors(outcome.value, reference.exact)
         word = grade_of(rel_err)
+        flag = overconfident(outcome, abs_err)
         notes = [n for n in (_ok_note(reference), _stencil_note(problem, outcome, word)) if n]
-        return Graded(outcome, abs_err, rel_err, note="; ".join(notes) or None, grade=word)
+        if flag:
+            est = outcome.details["error_estimate"]
+            notes.insert(0, f"overconfident: its own error estimate {est:.1e} is more than "
+                            f"{OVERCONFIDENT_FACTOR:g}x below the true error {abs_err:.1e}")
+        return Graded(outcome, abs_err, rel_err, note="; ".join(notes) or None, grade=word, overconfident=flag)
     if reference.status == UNDEFINED and (reference.details or {}).get("overflow") and \
-            outcome.status in (OK, ERROR, UNDEFINED):
+            outcome.status in (OK, UNRESOLVED, ERROR, UNDEFINED):
         # the derivative exists; float64 cannot hold it, so no float value is right
         msg = f"{reference.message}; no float64 value can be right"
         if outcome.message:
             msg = f"{outcome.message}; {msg}"
         return Graded(replace(outcome, status=UNDEFINED, message=msg))
-    if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, ERROR):
-        if outcome.status == OK:
+    if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, UNRESOLVED, ERROR):
+        if outcome.status in (OK, UNRESOLVED):
             convention = _convention(outcome.method, problem)
             msg = ("no derivative here; the value is the method's convention"
                    if reference.status == NOT_DIFFERENTIABLE else
@@ -422,6 +443,19 @@ def _stencil_note(problem: Problem | None, outcome: Outcome, word: str | None) -
                     f"{'sign change' if sign_change else 'jump'} of the function (a pole or a jump "
                     "between the points), so the difference quotient says nothing about the derivative")
     return None
+
+
+#: an estimate this many times below the true error is ``overconfident``
+OVERCONFIDENT_FACTOR = 10.0
+
+
+def overconfident(outcome: Outcome, abs_error: float) -> bool | None:
+    """Is the method's own error estimate (``details["error_estimate"]``, absolute)
+    more than ``OVERCONFIDENT_FACTOR`` times below its true error?  None: no estimate."""
+    est = (outcome.details or {}).get("error_estimate")
+    if est is None or not math.isfinite(abs_error):
+        return None
+    return bool(abs_error > OVERCONFIDENT_FACTOR * float(est))
 
 
 def _first_clause(message: str | None) -> str:

@@ -21,6 +21,9 @@ NOT_DIFFERENTIABLE = "not-differentiable"
 NOT_APPLICABLE = "not-applicable"
 TIMEOUT = "timeout"
 ERROR = "error"
+#: a finite difference whose numerator is lost in rounding (f(x+h) == f(x-h) to the
+#: last bits) while larger steps show the function changing: the value is not a derivative
+UNRESOLVED = "unresolved"
 
 #: the highest derivative order any method may be asked for (each method declares its own)
 MAX_ORDER = 30
@@ -35,6 +38,8 @@ class Problem:
     point: Mapping[str, float]
     order: int = 1
     text: str = ""
+    #: a fixed step for every stencil method (``--step``); None: each method's own rule
+    step: float | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -89,6 +94,9 @@ class Graded:
     rel_error: float | None = None
     note: str | None = None
     grade: str | None = None            # exact / accurate / inaccurate / wrong (grading.py)
+    #: a method's own error estimate (``details["error_estimate"]``) more than
+    #: 10x below its true error; None where there is no estimate or no true error
+    overconfident: bool | None = None
 
     @property
     def name(self) -> str:

@@ -70,7 +70,7 @@ def test_default_tolerances():
     assert default_tolerance("ad-reverse", 2) == 1e-10
     assert default_tolerance("fd-central", 1) == 1e-5
     assert default_tolerance("fd-central", 2) == 1e-3
-    assert default_tolerance("fd-forward", 1) is None
+    assert default_tolerance("no-such-method", 1) is None
 
 
 def test_every_mistake_is_reported_with_file_and_line_and_good_cases_survive(tmp_path):

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..problem import ERROR, NOT_APPLICABLE, OK, TIMEOUT, Outcome, Problem, Timing
+from ..problem import ERROR, NOT_APPLICABLE, OK, TIMEOUT, UNRESOLVED, Outcome, Problem, Timing
 from ..timing import measure
 from ._fp import fp_events
 
@@ -31,6 +31,10 @@ class Prepared:
     details: dict[str, Any] = field(default_factory=dict)
     #: why a non-finite value came out, e.g. "overflow in exp at column 3"
     explain: Callable[[Mapping[str, float]], str | None] | None = None
+    #: a status other than ``ok`` for a finite value, with its reason, decided by
+    #: the method from its last evaluation (``unresolved`` for a difference lost
+    #: in rounding); None or returning None: ``ok``
+    verdict: Callable[[], tuple[str, str] | None] | None = None
     #: more details, computed after the setup was timed (not part of its cost)
     extra: Callable[[], Mapping[str, Any]] | None = None
     #: the derivative as text in a ``SHOW_FORMS`` form (``--show``)
@@ -131,6 +135,8 @@ def _evaluate(backend: Backend, problem: Problem, prepared: Prepared, setup_s: f
         why = _explain(prepared, point)
         kind = "nan" if np.any(np.isnan(value)) else "inf"
         message = f"value is {kind}: {why}" if why else f"value is {kind}"
+    elif prepared.verdict is not None and (said := prepared.verdict()) is not None:
+        status, message = said
     else:
         # a finite value that went through inf or nan on the way (1/(1+exp(800))
         # is 0 only because exp overflowed), or that underflowed to 0 or a
@@ -143,7 +149,7 @@ def _evaluate(backend: Backend, problem: Problem, prepared: Prepared, setup_s: f
             message = (f"warning: floating-point {', '.join(events)} in an intermediate{where}; "
                        "the value may be inaccurate")
     t = Timing(setup_s=setup_s)
-    if timing and status == OK:
+    if timing and status in (OK, UNRESOLVED):
         with np.errstate(all="ignore"):
             t = measure(lambda: prepared.evaluate(point), setup_s)
     return Outcome(backend.name, status, value, message, t, dict(prepared.details))

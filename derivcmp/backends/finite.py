@@ -1,109 +1,493 @@
-"""Finite differences over the float64 program.
+"""Finite differences over the float64 program: four stencils and Richardson extrapolation.
 
-``fd-central`` uses central stencils: for the first derivative the step is
-``h = eps^(1/3) * max(1, |x|)`` (balancing O(h^2) truncation against
-O(eps/h) rounding), for second and mixed derivatives ``eps^(1/4)``, and in
-general ``eps^(1/(n+2))`` for the n-th derivative.  Each step is rounded so
-that ``x + h`` and ``x - h`` are exactly ``h`` away from ``x``.  The steps
-and the number of function evaluations are reported in ``details``.
+``fd-forward``, ``fd-backward`` (first order), ``fd-central`` (second) and
+``fd-central4`` (fourth order) share one step rule.  For the n-th derivative
+with a scheme of order p the step balancing truncation O(h^p) against
+rounding O(eps/h^n) is ``c = eps^(1/(p+n))`` times a scale, and two scales
+are candidates: ``max(|x|, 1)`` (functions that vary on a scale of 1, like
+exp near 0) and ``|x|`` itself when ``0 < |x| < 1`` (functions with a
+singularity at 0, like log at 1e-3 or sqrt at 1e-10).  Each candidate is
+also evaluated at h/2, which estimates its truncation error; the candidate
+with the smaller estimated total error (truncation + rounding) is reported.
+Every step is rounded so that ``x + h`` lies exactly ``h`` from ``x``.
+When a stencil point leaves the domain at every candidate, a one-sided
+stencil of the same order is used and ``details["fallback"]`` says so.
+``--step H`` (``Problem.step``) replaces the rule by one fixed step.
+
+``richardson`` evaluates central differences at up to 60 steps
+``h0 * 2^-k`` (one vectorized call), extrapolates each run of three
+(eliminating the h^2 and h^4 terms), and keeps the run whose estimated error
+-- the spread between the last two extrapolants plus the amplified rounding
+term -- is smallest.
+
+A difference whose numerator is lost in rounding (``f(x+h) == f(x-h)`` to
+the last bits) while larger steps show the function changing is
+``unresolved``, never ``ok``.  Details: ``steps``, ``stencil``,
+``function_evaluations``, ``error_estimate`` (absolute, max over entries)
+with ``truncation_error`` and ``round_off_error``, ``digits_lost``.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import numpy as np
 
-from ..problem import MAX_ORDER, Problem
+from ..problem import MAX_ORDER, UNRESOLVED, Problem
 from ..program import compile_program, diagnose
 from . import Prepared
+from ._stencil import EPS, SCHEMES, Table, build, one_sided, representable, rounding_bound, table, weights
 from .base import Method
 
-EPS = float(np.finfo(float).eps)
+
+def _float_function(program, names):
+    """The one place that obtains the float64 function ``f(*values)`` of a program.
+
+    It must accept NumPy arrays (every stencil point in one call is what
+    makes the methods cheap); a scalar-only function still works, point by point.
+    """
+    return program.function(names).fn
 
 
-def step(x: float, order: int) -> float:
-    """The central-difference step for the ``order``-th derivative at ``x``."""
-    h = EPS ** (1.0 / (order + 2)) * max(1.0, abs(x))
-    return (x + h) - x     # exactly representable distance
+def step(x: float, order: int, accuracy: int = 2, relative: bool = False) -> float:
+    """The rule's step for the ``order``-th derivative at ``x`` with a scheme of order ``accuracy``."""
+    scale = abs(x) if relative else max(1.0, abs(x))
+    return representable(x, EPS ** (1.0 / (accuracy + order)) * scale)
 
 
-@cache
 def central_weights(order: int) -> tuple[tuple[int, float], ...]:
     """(offset, weight) pairs of the narrowest central stencil for ``order``."""
-    import sympy  # here, not at module level: listing the methods must not import sympy
-    p = (order + 1) // 2
-    offsets = list(range(-p, p + 1))
-    weights = sympy.finite_diff_weights(order, offsets, 0)[order][-1]
-    return tuple((k, float(w)) for k, w in zip(offsets, weights) if w != 0)
+    from ._stencil import weights
+    return weights(SCHEMES["central"][1](order), order)
 
 
-class CentralDifference(Method):
-    name = "fd-central"
+# --- what every stencil method shares ----------------------------------------------
+
+class _Setup:
+    """The compiled function and what each evaluation needs; fills ``details``."""
+
+    def __init__(self, problem: Problem, scheme: str):
+        self.program = compile_program(problem.expr)
+        self.names = list(self.program.names)
+        self.f = _float_function(self.program, self.names)
+        self.bound = rounding_bound(self.program, self.names)
+        self.wrt = list(problem.wrt)
+        self.order = problem.order
+        self.fixed = problem.step
+        self.scheme = scheme
+        self.accuracy, pattern = SCHEMES[scheme]
+        m = len(self.wrt)
+        self.hessian = m > 1 and self.order == 2
+        self.offsets = tuple(pattern(self.order) for _ in range(m))
+        if self.hessian:
+            self.offsets = (tuple(pattern(2) for _ in range(m))
+                            + tuple(pattern(1) for _ in range(m)))
+        self.stencil = build(m, self.order, self.offsets)
+        self.details: dict = {}
+        self.last: tuple[str, str] | None = None
+
+    def x(self, point) -> np.ndarray:
+        return np.array([float(point[n]) for n in self.wrt])
+
+    def run(self, point, stencil, rows) -> Table:
+        return table(self.f, self.names, point, self.wrt, stencil, rows, self.bound)
+
+    def explain(self, point):
+        values = self.program.evaluate_all(point)
+        why = diagnose(self.program, values)
+        if why:
+            return f"the function itself: {why}"
+        return "at a shifted point x ± h (outside the domain, or an overflow there)"
+
+    def fallback(self, point, valid: np.ndarray) -> tuple | None:
+        """One-sided stencils for variables whose central points all leave the domain."""
+        if self.hessian or self.scheme in ("forward", "backward"):
+            return None
+        bad = [i for i in range(len(self.wrt)) if not valid[:, i].any()]
+        if not bad:
+            return None
+        with np.errstate(all="ignore"):
+            f0 = self.f(*[float(point[n]) for n in self.names])
+        if not np.isfinite(f0):
+            return None           # f itself is not finite: nothing one-sided can help
+        return tuple(bad)
+
+    def verdict(self, tab: Table, pick: np.ndarray, point, stencil, rows) -> tuple[str, str] | None:
+        """``unresolved`` where a chosen numerator is lost in rounding though larger steps resolve f."""
+        k = pick
+        e = np.arange(tab.num.shape[1])
+        num, mag = tab.num[k, e], tab.mag[k, e]
+        lost = np.abs(num) <= 2 * EPS * mag
+        if not lost.any():
+            return None
+        x = self.x(point)
+        h = rows[k, self.stencil_var(stencil)]
+        # larger steps, up to half the distance to 0 (a probe across 0 would see relu's kink
+        # from -1): does f change there, by more than rounding?
+        top = np.where(x != 0, np.abs(x) / 2, 1.0)
+        probes = [rows[k.min()] * 8.0 ** j for j in range(1, 40)
+                  if np.all(rows[k.min()] * 8.0 ** j <= top)]
+        evals = 0
+        resolved = np.zeros_like(lost)
+        if probes:
+            # probe on both sides (f may be flat to one side only, as tanh beyond 20)
+            central = build(len(self.wrt), self.order, _central_offsets(self.hessian, len(self.wrt), self.order))
+            ptab = self.run(point, central, np.array(probes))
+            evals = ptab.evaluations
+            ok = np.isfinite(ptab.num) & (np.abs(ptab.num) > 16 * EPS * ptab.mag)
+            resolved = ok.any(axis=0)
+        self.details["function_evaluations"] += evals
+        hit = lost & resolved
+        if not hit.any():
+            return None
+        i = int(np.argmax(hit))
+        why = (f"the difference is lost in rounding: the stencil values at h = {h[i]:.3g} agree to the last "
+               f"bits (the smallest derivative this step can see is about {tab.round_off[k[i], i]:.1e}), yet "
+               "at larger steps f changes; the value is not a derivative")
+        return UNRESOLVED, why
+
+    def stencil_var(self, stencil) -> np.ndarray:
+        return np.array(stencil.entry_var)
+
+    def one_sided(self, point, bad, h_row, pattern):
+        """A stencil whose variables in ``bad`` use ``pattern(side)`` offsets, each on the
+        side where ``f(x - h)`` (forward) or ``f(x + h)`` (backward) stays finite."""
+        offsets = list(self.offsets)
+        sides = []
+        x = self.x(point)
+        for i in bad:
+            args = [float(point[n]) for n in self.names]
+            if self.wrt[i] in self.names:
+                args[self.names.index(self.wrt[i])] = x[i] - h_row[i]
+            with np.errstate(all="ignore"):
+                side = -1 if np.isfinite(self.f(*args)) else 1
+            offsets[i] = pattern(side)
+            sides.append(f"{self.wrt[i]}: {'forward' if side > 0 else 'backward'}")
+        stencil = build(len(self.wrt), self.order, tuple(offsets))
+        note = (f"one-sided ({', '.join(sides)}): a point of the central stencil is outside the "
+                "domain at every step tried")
+        return stencil, offsets[bad[0]], note, len(bad)
+
+    def record(self, stencil, value, trunc, rnd, num, mag, hs, desc, fallback=None):
+        """Fill ``details`` for the chosen entries; return the value in the derivative's shape."""
+        with np.errstate(all="ignore"):
+            lost = np.where(num == 0, 16.0, np.log10(np.maximum(mag, 1e-300) / np.abs(num)))
+            total = trunc + rnd
+        steps = {}
+        for ent, i in enumerate(stencil.entry_var):
+            steps.setdefault(self.wrt[i], float(hs[ent]))
+        d = self.details
+        d["steps"] = steps
+        d["stencil"] = desc
+        d["error_estimate"] = float(np.max(total)) if np.all(np.isfinite(total)) else None
+        d["truncation_error"] = float(np.max(trunc)) if np.all(np.isfinite(trunc)) else None
+        d["round_off_error"] = float(np.max(rnd)) if np.all(np.isfinite(rnd)) else None
+        d["digits_lost"] = round(float(np.clip(np.max(lost), 0, 16)), 1) if np.all(np.isfinite(lost)) else None
+        if fallback:
+            d["fallback"] = fallback
+        else:
+            d.pop("fallback", None)
+        return value.reshape(stencil.shape) if stencil.shape else value[0]
+
+
+def _describe(scheme: str, offsets) -> str:
+    pts = ", ".join(f"{k:+d}h" if k else "0" for k in offsets)
+    return f"{scheme} (order {SCHEMES[scheme][0]}), points x{'' if not pts else ' ' + pts}"
+
+
+# --- fd-forward, fd-backward, fd-central, fd-central4 ------------------------------
+
+class _Stencil(Method):
     family = "finite-difference"
-    default = True
+    scheme = "central"
     tolerances = {1: 1e-5, 0: 1e-3}
     max_order = MAX_ORDER
-    description = "central finite differences, h = eps^(1/3)*max(1,|x|) (eps^(1/4) for 2nd order)"
+
+    def prepare(self, problem: Problem) -> Prepared:
+        s = _Setup(problem, self.scheme)
+
+        def candidates(point) -> np.ndarray:
+            x = s.x(point)
+            if s.fixed is not None:
+                return np.array([[representable(xi, s.fixed) for xi in x]])
+            classic = [step(xi, s.order, s.accuracy) for xi in x]
+            rows = [classic]
+            if any(0 < abs(xi) < 1 for xi in x):
+                rows.append([step(xi, s.order, s.accuracy, relative=True) if 0 < abs(xi) < 1 else c
+                             for xi, c in zip(x, classic)])
+            return np.array(rows)
+
+        def estimate(point, stencil, cand):
+            # each candidate h and h/2: the pair estimates the truncation error at h
+            n = len(cand)
+            rows = np.vstack([cand, cand / 2.0])
+            tab = s.run(point, stencil, rows)
+            v = tab.value
+            p = s.accuracy
+            with np.errstate(all="ignore"):
+                trunc = np.abs(v[:n] - v[n:]) / (1.0 - 2.0 ** -p)
+                total = trunc + tab.round_off[:n]
+            total = np.where(np.isfinite(total) & np.isfinite(v[:n]) & np.isfinite(v[n:]), total, np.inf)
+            return tab, rows, trunc, total
+
+        def fast(point):
+            """Scalar path for derivatives and gradients (no NumPy arrays: the same
+            points and estimates at a fraction of the cost).  None where it cannot
+            decide alone (a non-finite point, a difference lost in rounding, a Hessian):
+            the array path then does everything."""
+            if s.hessian:
+                return None
+            args = [float(point[n]) for n in s.names]
+            f0 = float(s.f(*args)) if args else float(s.f())
+            noise0 = float(s.bound(*args)) if args else 0.0
+            if not (math.isfinite(f0) and math.isfinite(noise0)):
+                return None
+            cand = candidates(point).tolist()
+            p, n_ord = s.accuracy, s.order
+            out, steps, trunc_l, rnd_l, lost_l, evals = [], {}, [], [], [], 1
+            for i, name in enumerate(s.wrt):
+                pos = s.names.index(name) if name in s.names else None
+                terms = _weights_cached(s.offsets[i], n_ord)
+                wsum = sum(abs(w) for _, w in terms)
+                best = None
+                for row in cand:
+                    h = row[i]
+                    ds = []
+                    for hh in (h, h / 2.0):
+                        num = mag = 0.0
+                        for k, w in terms:
+                            if k == 0 or pos is None:
+                                fv = f0
+                            else:
+                                a = list(args)
+                                a[pos] = args[pos] + k * hh
+                                fv = float(s.f(*a))
+                                evals += 1
+                            num += w * fv
+                            mag += abs(w * fv)
+                        div = hh ** n_ord
+                        if div == 0.0:          # h^n underflows (x ~ 1e-305): the array path says so
+                            return None
+                        ds.append((num / div, num, mag))
+                    (d1, num1, mag1), (d2, _, _) = ds
+                    if not (math.isfinite(d1) and math.isfinite(d2)):
+                        return None
+                    t = abs(d1 - d2) / (1.0 - 2.0 ** -p)
+                    r = max(EPS * mag1, noise0 * wsum) / h ** n_ord if h ** n_ord else math.inf
+                    if best is None or t + r < best[0]:
+                        best = (t + r, d1, t, r, num1, mag1, h)
+                _, d, t, r, num, mag, h = best
+                if abs(num) <= 2 * EPS * mag:
+                    return None
+                out.append(d)
+                steps.setdefault(name, h)
+                trunc_l.append(t)
+                rnd_l.append(r)
+                lost_l.append(math.log10(max(mag, 1e-300) / abs(num)))
+            d = s.details
+            d.update(steps=steps, stencil=_describe(self.scheme, s.offsets[0]),
+                     error_estimate=max(t + r for t, r in zip(trunc_l, rnd_l)),
+                     truncation_error=max(trunc_l), round_off_error=max(rnd_l),
+                     digits_lost=round(min(16.0, max(0.0, max(lost_l))), 1),
+                     function_evaluations=evals, stencil_evaluations=s.stencil.points,
+                     candidates=len(cand))
+            d.pop("fallback", None)
+            return out[0] if len(out) == 1 else np.array(out)
+
+        def evaluate(point):
+            s.last = None
+            value = fast(point)
+            if value is not None:
+                return value
+            cand = candidates(point)
+            stencil = s.stencil
+            tab, rows, trunc, total = estimate(point, stencil, cand)
+            evals = tab.evaluations
+            desc = _describe(self.scheme, s.offsets[0])
+            fallback = None
+            bad = s.fallback(point, _valid(stencil, total, len(s.wrt)))
+            if bad:
+                stencil, offs, fallback, extra = s.one_sided(
+                    point, bad, cand[-1], lambda side: one_sided(self.scheme, s.order, side))
+                tab, rows, trunc, total = estimate(point, stencil, cand)
+                evals += tab.evaluations + extra
+                desc = _describe(self.scheme, offs) + " (one-sided)"
+            pick = _pick(total, s.hessian)
+            e = np.arange(total.shape[1])
+            s.details["function_evaluations"] = evals
+            s.details["stencil_evaluations"] = stencil.points   # what one step costs: n+1, 2n, ...
+            s.details["candidates"] = len(cand)
+            value = s.record(stencil, tab.value[pick, e], trunc[pick, e], tab.round_off[pick, e],
+                             tab.num[pick, e], tab.mag[pick, e],
+                             rows[pick, np.array(stencil.entry_var)], desc, fallback)
+            if np.all(np.isfinite(value)):
+                s.last = s.verdict(tab, pick, point, stencil, rows)
+            return value
+
+        return Prepared(evaluate, s.details, s.explain, verdict=lambda: s.last)
+
+
+def _central_offsets(hessian: bool, m: int, order: int):
+    pattern = SCHEMES["central"][1]
+    if hessian:
+        return tuple(pattern(2) for _ in range(m)) + tuple(pattern(1) for _ in range(m))
+    return tuple(pattern(order) for _ in range(m))
+
+
+_weights_cached = weights
+
+
+def _pick(total: np.ndarray, together: bool) -> np.ndarray:
+    """The row with the smallest estimate per entry -- or one row for every entry of
+    a Hessian, so that each variable has one step."""
+    if together:
+        return np.full(total.shape[1], int(np.argmin(np.max(total, axis=1))))
+    return np.argmin(total, axis=0)
+
+
+def _valid(stencil, total: np.ndarray, m: int) -> np.ndarray:
+    """(rows, variables): which rows give a finite estimate for each variable's entries."""
+    valid = np.zeros((total.shape[0], m), dtype=bool)
+    for ent, i in enumerate(stencil.entry_var):
+        valid[:, i] |= np.isfinite(total[:, ent])
+    return valid
+
+
+class ForwardDifference(_Stencil):
+    name = "fd-forward"
+    scheme = "forward"
+    tolerances = {1: 1e-5, 0: 1e-2}
+    description = "forward differences (order 1), h = eps^(1/2)*scale, scale max(|x|,1) or |x|"
+    convention = "(f(x+h) - f(x))/h: the right-hand slope at a kink"
+
+
+class BackwardDifference(_Stencil):
+    name = "fd-backward"
+    scheme = "backward"
+    tolerances = {1: 1e-5, 0: 1e-2}
+    description = "backward differences (order 1), h = eps^(1/2)*scale, scale max(|x|,1) or |x|"
+    convention = "(f(x) - f(x-h))/h: the left-hand slope at a kink"
+
+
+class CentralDifference(_Stencil):
+    name = "fd-central"
+    scheme = "central"
+    default = True
+    description = "central differences (order 2), h = eps^(1/3)*scale (eps^(1/4) for 2nd order)"
     convention = ("(f(x+h) - f(x-h))/2h straddles the point: the mean of the one-sided slopes at a "
                   "kink, about jump/2h across a jump")
 
-    def prepare(self, problem: Problem) -> Prepared:
-        program = compile_program(problem.expr)
-        names = list(program.names)
-        f = program.function(names).fn
-        wrt = problem.wrt
-        pos = {n: names.index(n) if n in names else None for n in wrt}
-        details: dict = {}
-        order = problem.order
 
-        def at(point, shifts):
-            xs = [point[n] for n in names]
-            for name, delta in shifts:
-                if pos[name] is not None:
-                    xs[pos[name]] = xs[pos[name]] + delta
-            return f(*xs)
+class Central4Difference(_Stencil):
+    name = "fd-central4"
+    scheme = "central4"
+    tolerances = {1: 1e-8, 0: 1e-5}
+    description = "five-point central differences (order 4), h = eps^(1/5)*scale"
+    convention = CentralDifference.convention
+
+
+# --- richardson --------------------------------------------------------------------
+
+ROWS = 60
+#: runs of 3, 4 and 5 steps: h^2 .. h^8 eliminated; the estimate picks the run
+LEVELS = (3, 4, 5)
+
+
+@cache
+def _extrapolation(exponents: tuple[int, ...]) -> np.ndarray:
+    """Weights c with sum c = 1 eliminating h^e for each exponent, steps h, h/2, h/4, ..."""
+    n = len(exponents) + 1
+    a = np.ones((n, n))
+    for r, ex in enumerate(exponents, start=1):
+        a[r] = [2.0 ** (-i * ex) for i in range(n)]
+    b = np.zeros(n)
+    b[0] = 1.0
+    return np.linalg.solve(a, b)
+
+
+class Richardson(Method):
+    name = "richardson"
+    family = "finite-difference"
+    tolerances = {1: 1e-10, 0: 1e-7}
+    description = ("central differences at steps h0*2^-k extrapolated (h^2, h^4 eliminated); the "
+                   "run with the smallest estimated error wins")
+    convention = CentralDifference.convention
+
+    def prepare(self, problem: Problem) -> Prepared:
+        s = _Setup(problem, "central")
+
+        def rows_for(point) -> np.ndarray:
+            x = s.x(point)
+            if s.fixed is not None:
+                h0 = np.full(len(x), s.fixed)
+                count = max(LEVELS) + 2
+            else:
+                top = np.maximum(np.abs(x), 1.0)
+                h0 = 2.0 ** np.floor(np.log2(top)) / 4.0
+                # down to eps^(1/2) relative to |x| (or 1), at most ROWS halvings
+                floor = np.where(x != 0, np.minimum(np.abs(x), 1.0), 1.0) * 2.0 ** -26
+                count = int(min(ROWS, max(max(LEVELS) + 2, np.max(np.ceil(np.log2(h0 / floor))) + 1)))
+            rows = h0[None, :] * 2.0 ** -np.arange(count)[:, None]
+            return (x[None, :] + rows) - x[None, :]       # exactly representable steps
+
+        def extrapolate(tab: Table, p: int, step_exp: int):
+            """Every run of ``L`` consecutive steps, for each ``L`` in ``LEVELS``:
+            (value, spread, rounding, total, last row used), each (len(LEVELS)*K, E)."""
+            v, r = tab.value, tab.round_off
+            n_rows, n_ent = v.shape
+            out = []
+            for levels in LEVELS:
+                exps = tuple(p + step_exp * i for i in range(levels - 1))
+                c_full, c_less = _extrapolation(exps), _extrapolation(exps[:-1])
+                k = n_rows - levels + 1
+                pad = np.full((n_rows, n_ent), np.inf)
+                full, spread, rnd, total = pad.copy(), pad.copy(), pad.copy(), pad.copy()
+                if k > 0:      # (non-finite rows are expected: the caller's errstate hushes them)
+                    full[:k] = sum(c_full[i] * v[i:i + k] for i in range(levels))
+                    less = sum(c_less[i] * v[i + 1:i + 1 + k] for i in range(levels - 1))
+                    spread[:k] = np.abs(full[:k] - less)
+                    rnd[:k] = sum(abs(c_full[i]) * r[i:i + k] for i in range(levels))
+                    total[:k] = spread[:k] + rnd[:k]
+                last = np.minimum(np.arange(n_rows) + levels - 1, n_rows - 1)
+                out.append((full, spread, rnd, total, np.repeat(last[:, None], n_ent, axis=1)))
+            full, spread, rnd, total, last = (np.concatenate(parts) for parts in zip(*out))
+            total = np.where(np.isfinite(total), total, np.inf)
+            return full, spread, rnd, total, last
 
         def evaluate(point):
-            steps = {n: step(float(point[n]), 1 if order == 1 else order) for n in wrt}
-            evals = 0
-            if order == 1 or len(wrt) == 1:
-                out = []
-                for n in wrt:
-                    h = steps[n]
-                    acc = 0.0
-                    for k, w in central_weights(order):
-                        acc += w * at(point, [(n, k * h)])
-                        evals += 1
-                    out.append(acc / h ** order)
-                value = out[0] if len(wrt) == 1 else np.array(out)
-            else:
-                m = len(wrt)
-                value = np.empty((m, m))
-                f0 = at(point, [])
-                evals += 1
-                for i, a in enumerate(wrt):
-                    ha = steps[a]
-                    value[i, i] = (at(point, [(a, ha)]) - 2.0 * f0 + at(point, [(a, -ha)])) / (ha * ha)
-                    evals += 2
-                    for j in range(i):
-                        b = wrt[j]
-                        hb = steps[b]
-                        mixed = (at(point, [(a, ha), (b, hb)]) - at(point, [(a, ha), (b, -hb)])
-                                 - at(point, [(a, -ha), (b, hb)]) + at(point, [(a, -ha), (b, -hb)]))
-                        value[i, j] = value[j, i] = mixed / (4.0 * ha * hb)
-                        evals += 4
-            details["steps"] = {n: steps[n] for n in wrt}
-            details["function_evaluations"] = evals
+            with np.errstate(all="ignore"):
+                return _evaluate(point)
+
+        def _evaluate(point):
+            s.last = None
+            rows = rows_for(point)
+            stencil = s.stencil
+            tab = s.run(point, stencil, rows)
+            evals = tab.evaluations
+            full, spread, rnd, total, lasts = extrapolate(tab, 2, 2)
+            desc = _describe("central", s.offsets[0])
+            fallback = None
+            bad = s.fallback(point, _valid(stencil, total[:len(rows)], len(s.wrt)))
+            if bad:
+                stencil, offs, fallback, extra = s.one_sided(
+                    point, bad, rows[-1], lambda side: tuple(side * k for k in range(s.order + 2)))
+                tab = s.run(point, stencil, rows)
+                evals += tab.evaluations + extra
+                full, spread, rnd, total, lasts = extrapolate(tab, 2, 1)
+                desc = _describe("central", offs) + " (one-sided)"
+            pick = _pick(total, s.hessian)
+            e = np.arange(total.shape[1])
+            last = lasts[pick, e]               # the run's smallest step
+            s.details["function_evaluations"] = evals
+            s.details["steps_tried"] = len(rows)
+            value = s.record(stencil, full[pick, e], spread[pick, e], rnd[pick, e], tab.num[last, e],
+                             tab.mag[last, e], rows[last, np.array(stencil.entry_var)], desc, fallback)
+            if np.all(np.isfinite(value)):
+                s.last = s.verdict(tab, last, point, stencil, rows)
             return value
 
-        def explain(point):
-            values = program.evaluate_all(point)
-            why = diagnose(program, values)
-            if why:
-                return f"the function itself: {why}"
-            return "at a shifted point x ± h (outside the domain, or an overflow there)"
-        return Prepared(evaluate, details, explain)
+        return Prepared(evaluate, s.details, s.explain, verdict=lambda: s.last)
 
 
-METHODS = (CentralDifference,)
+METHODS = (ForwardDifference, BackwardDifference, CentralDifference, Central4Difference, Richardson)

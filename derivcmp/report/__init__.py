@@ -115,6 +115,14 @@ def fmt_error(x: float | None) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
+def fmt_estimate(g: Graded) -> str:
+    """A method's own absolute error estimate (finite differences), ``!`` when overconfident."""
+    est = (g.outcome.details or {}).get("error_estimate")
+    if est is None:
+        return "-"
+    return fmt_error(float(est)) + (" !" if g.overconfident else "")
+
+
 def fmt_time(s: float | None) -> str:
     if s is None:
         return "-"
@@ -143,10 +151,11 @@ def rows(c: Comparison, timing: bool = True) -> list[dict[str, str]]:
             "method": o.method,
             "status": o.status,
             "grade": g.grade or "",
-            "verdict": g.grade or o.status,
+            "verdict": o.status if o.status != "ok" or g.grade is None else g.grade,
             "value": fmt_value(o.value),
             "abs_error": fmt_error(g.abs_error),
             "rel_error": fmt_error(g.rel_error),
+            "estimate": fmt_estimate(g),
             "digits": "-" if digits is None else f"{digits:.1f}",
             "setup": fmt_time(t.setup_s) if t else "-",
             "eval": (f"{fmt_time(t.mean_s)} ± {fmt_time(t.std_s)}"
@@ -188,7 +197,11 @@ def message(g: Graded) -> str | None:
 
 
 def heading(c: Comparison) -> str:
-    p = c.problem
+    return heading_for(c.problem)
+
+
+def heading_for(p) -> str:
+    """``d/dx of EXPR at x=1.0`` for a problem."""
     wrt = ", ".join(p.wrt)
     if len(p.wrt) == 1:
         what = f"d{'' if p.order == 1 else p.order}/d{wrt}{'' if p.order == 1 else '^' + str(p.order)}"

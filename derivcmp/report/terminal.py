@@ -24,12 +24,12 @@ from ..problem import Comparison
 from . import f_multiple, fmt_exact, fmt_time, heading, rows
 
 _STYLE = {"exact": "green", "accurate": "green", "inaccurate": "yellow", "wrong": "bold red",
-          "ok": "green", "undefined": "yellow", "not-differentiable": "yellow",
+          "ok": "green", "undefined": "yellow", "not-differentiable": "yellow", "unresolved": "red",
           "not-applicable": "dim", "timeout": "red", "error": "red"}
 
 GAP = "  "
 #: the optional columns, in the order they give way to a narrow terminal
-DROP_ORDER = ("abs_error", "digits", "setup")
+DROP_ORDER = ("abs_error", "digits", "setup", "estimate")
 
 
 def no_color() -> bool:
@@ -61,6 +61,7 @@ class Column:
 def _columns(timing: bool) -> list[Column]:
     cols = [Column("method", ("method",)), Column("value", ("value",)),
             Column("abs_error", ("abs error",), True), Column("rel_error", ("rel error",), True),
+            Column("estimate", ("own", "estimate"), True),
             Column("digits", ("digits",), True), Column("verdict", ("verdict",))]
     if timing:
         cols += [Column("setup", ("setup",), True), Column("eval", ("eval", "mean ± σ"), True)]
@@ -87,7 +88,8 @@ def wrap_entries(text: str, width: int) -> list[str]:
 
 def layout(cells: list[dict[str, str]], timing: bool, width: int) -> tuple[list[Column], int]:
     """Which columns to show and the width of the value column."""
-    cols = _columns(timing)
+    cols = [c for c in _columns(timing)
+            if c.key != "estimate" or any(r["estimate"] != "-" for r in cells)]   # FD methods only
     for col in cols:
         col.width = max([len(h) for h in col.header] +
                         [len(line) for r in cells for line in wrap_entries(r[col.key], 10**6)

@@ -164,7 +164,8 @@ def test_grades_follow_the_relative_error_against_the_reference():
     with mpmath.workdps(50):
         truth = mpmath.sech(20) ** 2                     # 1.7e-17: a float 0.0 has no digit right
     for m in doc["methods"]:
-        assert m["status"] == "ok"                       # what the method did ...
+        # what the method did: a difference lost in rounding is unresolved (issue 10) ...
+        assert m["status"] == ("unresolved" if _family(m["name"]) == "finite-difference" else "ok")
         rel = float(abs(mpmath.mpf(m["value"]) - truth) / truth)
         assert m["rel_error"] == pytest.approx(rel, rel=1e-9)
         expected = next((w for w, lim in LIMITS.items() if rel <= lim), "wrong")
@@ -174,7 +175,8 @@ def test_grades_follow_the_relative_error_against_the_reference():
     table = run("eval", "tanh(x)", "--at", "x=20", "--no-timing").stdout
     for m in doc["methods"]:
         row = next(line for line in table.splitlines() if line.startswith(m["name"] + " "))
-        assert m["grade"] in row.split()
+        # the verdict column: the grade of an ok value, else the status (unresolved says more)
+        assert row.split()[-1] == (m["grade"] if m["status"] == "ok" else m["status"])
 
 
 def test_cancellation_in_a_formula_is_graded_wrong():
@@ -191,14 +193,17 @@ def test_cancellation_in_a_formula_is_graded_wrong():
 
 
 def test_summary_considers_only_graded_methods():
-    args = ["eval", "sqrt(x)", "--at", "x=1e-20", "--no-timing"]
+    # sympy's formula exp(-x)/(1+exp(-x))^2 overflows to inf/inf at -720, the others compute
+    args = ["eval", "sigmoid(x)", "--at", "x=-720", "--no-timing"]
     doc = run_json(*args[:-1])
     ungraded = [m["name"] for m in doc["methods"] if m["grade"] is None]
     graded_ = [m["name"] for m in doc["methods"] if m["grade"] is not None]
     assert ungraded and len(graded_) >= 2                 # some method fails there
-    for name in graded_:                                  # 1/(2 sqrt(x)) = 5e9
+    with mpmath.workdps(50):
+        truth = float(mpmath.exp(-720) / (1 + mpmath.exp(-720)) ** 2)     # 2.03e-313, subnormal
+    for name in graded_:
         m = next(m for m in doc["methods"] if m["name"] == name)
-        assert m["value"] == pytest.approx(5e9, rel=1e-15)
+        assert m["value"] == pytest.approx(truth, rel=1e-3)
     out = " ".join(run(*args).stdout.split())
     assert "all methods" not in out
     assert f"not graded: {', '.join(ungraded)}" in out

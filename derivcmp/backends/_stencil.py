@@ -1,0 +1,221 @@
+"""Stencils, step rows and the difference table shared by the finite-difference methods.
+
+A *stencil* says which points ``x + k*h`` a scheme evaluates for every entry
+of the derivative (a scalar, a gradient, a Hessian) and with which weights.
+``table`` evaluates a stencil at several step rows at once -- one call of the
+float function over all points (NumPy arrays), falling back to a loop for a
+function that only takes scalars -- and returns per row and entry the
+numerator ``sum w*f``, its magnitude ``sum |w*f|`` (the rounding scale) and
+the divisor ``prod h^n``.  The methods in ``finite`` choose rows and combine
+them; nothing here chooses a step, grades or reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+EPS = float(np.finfo(float).eps)
+
+#: scheme -> (order of accuracy, offsets for the n-th derivative)
+SCHEMES: dict[str, tuple[int, Callable[[int], tuple[int, ...]]]] = {
+    "forward": (1, lambda n: tuple(range(n + 1))),
+    "backward": (1, lambda n: tuple(range(-n, 1))),
+    "central": (2, lambda n: tuple(range(-((n + 1) // 2), (n + 1) // 2 + 1))),
+    "central4": (4, lambda n: tuple(range(-((n + 1) // 2) - 1, (n + 1) // 2 + 2))),
+}
+
+
+def one_sided(scheme: str, n: int, side: int) -> tuple[int, ...]:
+    """Offsets of a one-sided stencil with the same order of accuracy as ``scheme``
+    (the fallback at the edge of a domain); ``side`` +1 forward, -1 backward."""
+    p = SCHEMES[scheme][0]
+    return tuple(side * k for k in range(n + p))
+
+
+@cache
+def weights(offsets: tuple[int, ...], n: int) -> tuple[tuple[int, float], ...]:
+    """(offset, weight) pairs of the n-th derivative on ``offsets`` (Fornberg's weights)."""
+    import sympy  # here, not at module level: listing the methods must not import sympy
+    w = sympy.finite_diff_weights(n, list(offsets), 0)[n][-1]
+    return tuple((k, float(c)) for k, c in zip(offsets, w) if c != 0)
+
+
+@dataclass(frozen=True)
+class Stencil:
+    shifts: np.ndarray          # (S, m) integer multiples of each variable's step
+    weights: np.ndarray         # (E, S) weight of each point in each entry
+    powers: np.ndarray          # (E, m) exponent of each step in each entry's divisor
+    shape: tuple[int, ...]      # the derivative's shape; entries fill it in C order
+    entry_var: tuple[int, ...]  # the variable whose step an entry is reported under
+
+    @property
+    def points(self) -> int:
+        return len(self.shifts)
+
+
+@cache
+def build(m: int, order: int, offsets_for: tuple[tuple[int, ...], ...]) -> Stencil:
+    """The stencil of the derivative of ``order`` in ``m`` variables.
+
+    ``offsets_for[i]`` is variable i's offset pattern for ``order`` (or for a
+    gradient); a Hessian's mixed entries use the outer product of the
+    variables' first-derivative patterns, which must then be given as
+    ``offsets_for[m + i]``.
+    """
+    entries: list[dict[tuple[int, ...], float]] = []
+    powers: list[list[int]] = []
+    entry_var: list[int] = []
+
+    def unit(i, k):
+        v = [0] * m
+        v[i] = k
+        return tuple(v)
+
+    if m == 1 or order == 1:
+        for i in range(m):
+            entries.append({unit(i, k): w for k, w in weights(offsets_for[i], order)})
+            powers.append([order if j == i else 0 for j in range(m)])
+            entry_var.append(i)
+        shape: tuple[int, ...] = () if m == 1 else (m,)
+    else:
+        for i in range(m):
+            for j in range(m):
+                if i == j:
+                    terms = {unit(i, k): w for k, w in weights(offsets_for[i], 2)}
+                else:
+                    terms = {}
+                    for ka, wa in weights(offsets_for[m + i], 1):
+                        for kb, wb in weights(offsets_for[m + j], 1):
+                            s = [0] * m
+                            s[i], s[j] = ka, kb
+                            terms[tuple(s)] = terms.get(tuple(s), 0.0) + wa * wb
+                entries.append(terms)
+                powers.append([(2 if i == j else 1) if t in (i, j) else 0 for t in range(m)])
+                entry_var.append(i)
+        shape = (m, m)
+    shifts = sorted({s for e in entries for s in e})
+    index = {s: n for n, s in enumerate(shifts)}
+    w = np.zeros((len(entries), len(shifts)))
+    for e, terms in enumerate(entries):
+        for s, c in terms.items():
+            w[e, index[s]] = c
+    return Stencil(np.array(shifts, dtype=float).reshape(len(shifts), m), w,
+                   np.array(powers, dtype=float), shape, tuple(entry_var))
+
+
+def representable(x: float, h: float) -> float:
+    """The step nearest ``h`` for which ``x + h`` lies exactly ``h`` from ``x``."""
+    return (x + h) - x
+
+
+@dataclass(frozen=True)
+class Table:
+    num: np.ndarray     # (K, E) sum of w*f
+    mag: np.ndarray     # (K, E) sum of |w*f|: the scale the difference cancels from
+    div: np.ndarray     # (K, E) prod of h^n
+    evaluations: int
+    noise: np.ndarray | None = None   # (K, E) sum of |w|*(rounding bound of f)
+
+    @property
+    def value(self) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return self.num / self.div
+
+    @property
+    def round_off(self) -> np.ndarray:
+        """The rounding part of the error: f's own rounding bound where known (at
+        least one ulp of every point), over the divisor."""
+        with np.errstate(all="ignore"):
+            ulp = EPS * self.mag
+            return (ulp if self.noise is None else np.maximum(self.noise, ulp)) / self.div
+
+
+def table(f: Callable, names: Sequence[str], point, wrt: Sequence[str], stencil: Stencil,
+          rows: np.ndarray, bound: Callable | None = None) -> Table:
+    """Evaluate ``stencil`` at every step row (``rows``: (K, m), a step per ``wrt`` variable)."""
+    rows = np.atleast_2d(np.asarray(rows, dtype=float))
+    k_rows = len(rows)
+    offsets = stencil.shifts[None, :, :] * rows[:, None, :]            # (K, S, m)
+    args = []
+    for n in names:
+        base = float(point[n])
+        if n in wrt:
+            args.append(base + offsets[:, :, wrt.index(n)].ravel())
+        else:
+            args.append(base)
+    fv = _call(f, args, k_rows * stencil.points).reshape(k_rows, stencil.points)
+    with np.errstate(all="ignore"):
+        num = fv @ stencil.weights.T
+        mag = np.abs(fv) @ np.abs(stencil.weights).T
+        div = np.prod(rows[:, None, :] ** stencil.powers[None, :, :], axis=2)
+        noise = None
+        if bound is not None:
+            b = _call(bound, args, k_rows * stencil.points).reshape(k_rows, stencil.points)
+            noise = b @ np.abs(stencil.weights).T
+    return Table(num, mag, div, k_rows * stencil.points, noise)
+
+
+def _call(f: Callable, args: list, size: int) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        try:
+            out = np.asarray(f(*args), dtype=float)
+            if out.shape == (size,):
+                return out
+            if out.ndim == 0:       # no argument varied: every point is the same
+                return np.full(size, float(out))
+        except (TypeError, ValueError):
+            pass                     # a float function that takes scalars only
+        cols = [np.broadcast_to(np.asarray(a, dtype=float), (size,)) for a in args]
+        return np.array([float(f(*[c[i] for c in cols])) for i in range(size)])
+
+
+def rounding_bound(program, names: Sequence[str]) -> Callable:
+    """``bound(*values)``: a first-order bound on the rounding error of the float64
+    program at each point (running error analysis: each operation adds eps*|result|
+    and passes its arguments' errors on through the table's partial derivatives).
+
+    This is what makes a difference's round-off estimate honest where f itself
+    cancels, as (1 - cos x)/x^2 near 0 does: there f carries far more than one
+    ulp of noise, and EPS*|f| would promise digits the stencil cannot have.
+    """
+    from fractions import Fraction
+
+    from ..primitives import FLOAT_OPS
+    from ..program import CONST, INPUT
+    slots = program.slots
+    const_err = []
+    for s in slots:
+        if s.kind == CONST:
+            text = getattr(s.node, "text", None)
+            exact = text is not None and Fraction(text) == Fraction(s.value)
+            const_err.append(0.0 if exact else 0.5 * EPS * abs(s.value))
+        else:
+            const_err.append(0.0)
+    pos = {n: i for i, n in enumerate(names)}
+
+    def bound(*xs):
+        vals: list = [None] * len(slots)
+        errs: list = [None] * len(slots)
+        with np.errstate(all="ignore"):
+            for i, s in enumerate(slots):
+                if s.kind == INPUT:
+                    vals[i], errs[i] = xs[pos[s.name]], 0.0
+                elif s.kind == CONST:
+                    vals[i], errs[i] = np.float64(s.value), const_err[i]
+                else:
+                    args = [vals[a] for a in s.args]
+                    v = s.prim.np(*args)
+                    e = EPS * np.abs(v)
+                    parts = s.prim.partials(FLOAT_OPS, *args, v)
+                    for p, a in zip(parts, s.args):
+                        if p is None:
+                            continue
+                        ea = errs[a]
+                        e = e + np.where(np.asarray(ea) == 0, 0.0, np.abs(p) * ea)
+                    vals[i], errs[i] = v, e
+        return errs[program.output]
+    return bound

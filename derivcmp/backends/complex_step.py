@@ -1,0 +1,123 @@
+"""The complex step: f'(x) = Im f(x + ih) / h, with no subtraction and so no cancellation.
+
+``h = 1e-20 * max(1, |x|)`` (or ``--step``): the truncation error is
+O(h^2 f''') relative, far below float64 rounding, so the result is as
+accurate as the float64 evaluation of f itself.  It needs every primitive of
+the expression to be complex-analytic with a complex implementation in the
+table (``cx``); abs, sign, relu, min, max, atan2, hypot (and erf/erfc, which
+have no complex form here) make it ``not-applicable`` with the reason.
+First derivatives and gradients only (n evaluations for n variables).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..primitives import BY_NAME
+from ..problem import Problem
+from ..program import OP, compile_program, describe, diagnose, sweep
+from . import Prepared
+from ._stencil import rounding_bound
+from .base import Method
+from .finite import _float_function
+
+EPS = float(np.finfo(float).eps)
+STEP = 1e-20
+
+
+class _ComplexOps:
+    """An ops namespace over complex values from the table's ``cx`` column.
+
+    Kept here until primitives.py has a shared complex namespace: swap it then."""
+
+    @staticmethod
+    def value(v):
+        return v
+
+    @staticmethod
+    def constant(slot):
+        return complex(slot.value)
+
+    def __getattr__(self, name: str):
+        fn = BY_NAME[name].cx
+        if fn is None:
+            raise AttributeError(f"{name} has no complex form")
+        setattr(self, name, fn)
+        return fn
+
+
+COMPLEX_OPS = _ComplexOps()
+
+
+def not_analytic(program) -> str | None:
+    for s in program.slots:
+        if s.kind == OP and s.prim.cx is None:
+            return (f"{describe(s.node)} is not complex-analytic (no complex form in the primitive "
+                    "table), so Im f(x+ih)/h is not its derivative")
+    return None
+
+
+class ComplexStep(Method):
+    name = "complex-step"
+    family = "finite-difference"
+    max_order = 1
+    tolerances = {1: 1e-12}
+    description = "Im f(x + ih)/h with h = 1e-20*max(1,|x|): no cancellation, needs a complex-analytic f"
+    convention = "Im f(x+ih)/h uses the complex continuation of f; at a kink it has none"
+
+    def supports(self, problem: Problem) -> str | None:
+        if problem.order > 1:
+            return "the complex step gives first derivatives only"
+        return not_analytic(compile_program(problem.expr))
+
+    def prepare(self, problem: Problem) -> Prepared:
+        program = compile_program(problem.expr)
+        wrt = list(problem.wrt)
+        details: dict = {}
+        names = list(program.names)
+        bound = rounding_bound(program, names)
+        f = _float_function(program, names)
+
+        def inherited(point, x) -> float:
+            """Where float64 f itself cancels (its rounding bound is far above one ulp, as
+            (1 - cos x)/x^2 near 0), the imaginary part cancels too: about bound/scale."""
+            with np.errstate(all="ignore"):
+                args = [float(point[k]) for k in names]
+                b = float(bound(*args)) if names else 0.0
+                fx = abs(float(f(*args))) if names else 0.0
+            if not np.isfinite(b) or b <= 1e3 * EPS * fx:
+                return 0.0
+            return b / (abs(x) if x != 0 else 1.0)
+
+        def evaluate(point):
+            out = []
+            steps = {}
+            est = trunc = 0.0
+            for n in wrt:
+                x = float(point[n])
+                h = problem.step if problem.step is not None else STEP * max(1.0, abs(x))
+                inputs = {k: complex(float(v)) for k, v in point.items()}
+                if n in inputs:
+                    inputs[n] = complex(x, h)
+                with np.errstate(all="ignore"):
+                    fz = sweep(program, COMPLEX_OPS, inputs)[program.output]
+                d = float(np.imag(fz)) / h
+                out.append(d)
+                steps[n] = h
+                # rounding: a few ulps of f', nothing cancels in the imaginary part; truncation
+                # ~ h^2 |f'''|/6, taken as (h/scale)^2 |f'|: far below rounding
+                est = max(est, 4 * EPS * abs(d) + inherited(point, x))
+                trunc = max(trunc, (h / max(1.0, abs(x))) ** 2 * abs(d))
+            details.update(steps=steps, stencil="x + ih (complex)", function_evaluations=len(wrt),
+                           error_estimate=est + trunc, round_off_error=est, truncation_error=trunc,
+                           digits_lost=0.0)
+            return out[0] if len(wrt) == 1 else np.array(out)
+
+        def explain(point):
+            why = diagnose(program, program.evaluate_all(point))
+            return f"the function itself: {why}" if why else "in the complex evaluation of f"
+
+        return Prepared(evaluate, details, explain)
+
+
+METHODS = (ComplexStep,)
