@@ -25,7 +25,7 @@ import pytest
 
 from derivcmp import backends
 from derivcmp.backends.finite import central_weights
-from derivcmp.compare import compare_text, make_problem
+from derivcmp.compare import compare_text, make_problem, select_methods
 from derivcmp.expr import parse, walk
 from derivcmp.problem import ERROR, NOT_DIFFERENTIABLE, OK, UNDEFINED
 from derivcmp.reference import compute_reference
@@ -88,7 +88,7 @@ CASES = [
     ("1/(1 + x^2)", "x", "x=0.5", 4),
 ]
 
-METHODS = ("symbolic", "fd-central", "ad-reverse")
+METHODS = select_methods(None).names
 
 
 def case_id(case):

@@ -7,9 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from derivcmp import backends
 from conftest import known_methods_text
+
 from derivcmp.suite import Case, default_tolerance, find_files, load, load_text, load_toml
 
 
