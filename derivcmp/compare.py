@@ -213,7 +213,18 @@ def reference_with_deadline(problem: Problem, timeout: float | None) -> Referenc
 
 
 def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | None) -> Outcome:
-    got = deadline.call(lambda: backends.run(backend, problem, timing), timeout)
+    try:
+        got = deadline.call(lambda: backends.run(backend, problem, timing), timeout)
+    except KeyError as err:
+        if "ComplexInfinity" not in str(err):
+            raise
+        # sympy's formula is complex infinity (x/0, tan(pi/2)): lambdify has no
+        # printer for it; the method has no value here
+        return Outcome(backend.name, UNDEFINED, message="the formula is infinite here "
+                       "(sympy's complex infinity)")
+    except RecursionError:
+        return Outcome(backend.name, ERROR, message="limit: the expression is nested too deeply "
+                       "for this method")
     if isinstance(got, deadline.Timeout):
         return Outcome(backend.name, TIMEOUT, message=f"gave up after {got.seconds:g} s")
     if isinstance(got, deadline.Crashed):

@@ -424,6 +424,35 @@ class FloatOps:
 FLOAT_OPS = FloatOps()
 
 
+class MpOps:
+    """The ops namespace for mpmath numbers at the current working precision.
+
+    ``constant(slot)`` is a literal's exact decimal (``0.1`` is 1/10, not the
+    double nearest it) or the named constant at the working precision.  The
+    reference's domain pass runs ``program.sweep`` over this namespace.
+    """
+
+    @staticmethod
+    def value(v):
+        return v
+
+    @staticmethod
+    def constant(slot):
+        node = slot.node
+        return mpmath.mpf(node.text) if hasattr(node, "text") else CONSTANTS[node.name][1]()
+
+    def __getattr__(self, name: str):
+        try:
+            fn = BY_NAME[name].mp
+        except KeyError:
+            raise AttributeError(f"no primitive named {name!r}") from None
+        setattr(self, name, fn)
+        return fn
+
+
+MP_OPS = MpOps()
+
+
 def arities(name: str) -> list[int]:
     """The argument counts a function name accepts, e.g. ``[1, 2]`` for log."""
     return sorted(n for (s, n) in FUNCTIONS if s == name)
