@@ -207,12 +207,43 @@ def _certified(deriv, subs, digits: int):
     for k, e in enumerate(exact):
         if k in done:
             continue
-        if e.is_zero is True:
+        if e.is_zero is True or _simplifies_to_zero(e):
             done[k] = mpmath.mpf(0)
             continue
-        raise CannotDecide(f"the derivative cancels below the noise floor of {previous[0]} digits "
+        # sympy's evalf has its own error analysis (it keeps a tiny product such
+        # as z^5 at z = 1e-212 that the floor above refuses); its claim is taken
+        # only where the most precise mpmath value does not contradict it
+        top_dps, top = previous
+        with mpmath.workdps(top_dps):
+            claim = _evalf_strict(e, digits)
+            if claim is not None and claim != 0 and \
+                    abs(claim - top[k]) <= abs(claim) * mpmath.mpf(10) ** -(digits + 2):
+                done[k] = claim
+                continue
+        raise CannotDecide(f"the derivative cancels below the noise floor of {top_dps} digits "
                            "(relative to its largest intermediate); its value cannot be certified")
     return _unflat(deriv, [done[k] for k in range(len(flat))])
+
+
+def _simplifies_to_zero(e) -> bool:
+    """Whether sympy's exact rewriting turns a constant expression into 0."""
+    try:
+        # sympy keeps hypot(0, 1) and friends unevaluated; their elementary forms evaluate
+        plain = e.replace(_cf.hypot, lambda a, b: sympy.sqrt(a ** 2 + b ** 2)) \
+            .replace(_cf.log1p, lambda a: sympy.log(1 + a)).replace(_cf.expm1, lambda a: sympy.exp(a) - 1)
+        return plain == 0 or plain.is_zero is True or sympy.simplify(plain) == 0
+    except (ValueError, TypeError, AttributeError, RecursionError, NotImplementedError):
+        return False
+
+
+def _evalf_strict(e, digits: int):
+    try:
+        v = e.evalf(digits + 5, maxn=digits * 80, strict=True)
+    except (sympy.core.evalf.PrecisionExhausted, ValueError, TypeError):
+        return None
+    if not v.is_Float:
+        return None
+    return mpmath.mpf(v._mpf_)
 
 
 class _Unsupported(Exception):
