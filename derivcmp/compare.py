@@ -58,7 +58,12 @@ def parse_wrt(text: str | Sequence[str]) -> tuple[str, ...]:
 def parse_at(text: str | Mapping[str, float]) -> dict[str, float]:
     """``"w=2,x=3"`` (values may be constant expressions: ``x=pi/4``)."""
     if not isinstance(text, str):
-        return {k: _as_float(k, v) for k, v in text.items()}
+        out = {}
+        for k, v in text.items():
+            if not isinstance(k, str) or not _NAME.match(k):
+                raise DerivcmpError(f"--at: {k!r} is not a variable name")
+            out[k] = _constant_value(k, v.strip()) if isinstance(v, str) else _as_float(k, v)
+        return out
     out: dict[str, float] = {}
     if not text.strip():
         return out
@@ -93,10 +98,8 @@ def _split_top_level(text: str) -> list[str]:
 def _constant_value(name: str, text: str) -> float:
     if not text:
         raise DerivcmpError(f"--at: no value given for {name!r}")
-    try:
-        return _as_float(name, float(text))
-    except ValueError:
-        pass
+    # always the expression language's own grammar: 1e-400, 1_0 and fullwidth
+    # digits are rejected here exactly as in an expression
     try:
         expr = parse(text)
     except ParseError as err:
@@ -244,7 +247,13 @@ def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None
         if outcome.status != OK:
             return Graded(outcome)
         abs_err, rel_err = errors(outcome.value, reference.exact)
-        return Graded(outcome, abs_err, rel_err, note=_ok_note(reference))
+        comp = component_error(outcome.value, reference.exact)
+        note = _ok_note(reference)
+        if comp > 10 * rel_err and comp > 1e-12:
+            hidden = (f"worst component rel error {comp:.2e}: the norm-wise error hides a "
+                      "component far less accurate than the largest")
+            note = f"{note}; {hidden}" if note else hidden
+        return Graded(outcome, abs_err, rel_err, note=note, component_rel_error=comp)
     if reference.status in (UNDEFINED, NOT_DIFFERENTIABLE) and outcome.status in (OK, ERROR):
         if outcome.status == OK:
             entry = backends_base.entries().get(outcome.method)
@@ -293,6 +302,26 @@ def errors(value, exact) -> tuple[float, float]:
         return float(abs_err), float(rel_err)
 
 
+def component_error(value, exact) -> float:
+    """The worst component-wise relative error, in 60-digit arithmetic.
+
+    Each component is measured against its own reference value, so a small
+    gradient entry computed badly is not hidden by a large one.  A component
+    that is exactly 0 in the reference has no relative error of its own: it is
+    measured against the max-norm of the reference (the norm-wise floor).
+    """
+    with mpmath.workdps(60):
+        vals = np.ravel(np.asarray(value, dtype=float))
+        refs = [mpmath.mpf(s) for s in _flatten(exact)]
+        scale = max((abs(r) for r in refs), default=mpmath.mpf(0))
+        worst = mpmath.mpf(0)
+        for v, r in zip(vals, refs):
+            err = abs(mpmath.mpf(float(v)) - r)
+            floor = abs(r) if r != 0 else scale
+            worst = max(worst, err / floor if floor != 0 else err)
+        return float(worst)
+
+
 def _flatten(x):
     if isinstance(x, list):
         for item in x:
@@ -305,6 +334,7 @@ __all__ = [
     "TIMEOUT",
     "compare",
     "compare_text",
+    "component_error",
     "errors",
     "grade",
     "make_problem",

@@ -82,6 +82,7 @@ class Graded:
     abs_error: float | None = None
     rel_error: float | None = None
     note: str | None = None
+    component_rel_error: float | None = None   # worst component (zeros of the reference: norm-wise)
 
     @property
     def name(self) -> str:

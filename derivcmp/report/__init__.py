@@ -47,7 +47,8 @@ def method_document(g: Graded, timing: bool = True) -> dict[str, Any]:
                 "repeats": t.repeats}
     return {"name": o.method, "status": o.status, "message": message(g),
             "value": finite_or_none(o.value), "abs_error": finite_or_none(g.abs_error),
-            "rel_error": finite_or_none(g.rel_error), "time": time,
+            "rel_error": finite_or_none(g.rel_error),
+            "component_rel_error": finite_or_none(g.component_rel_error), "time": time,
             "details": _jsonable(dict(o.details))}
 
 
