@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import signal
 import sys
 
 import click
@@ -41,6 +42,8 @@ class _Group(click.Group):
         try:
             return super().main(*args, **kwargs)
         finally:
+            _restore_signals()
+            _TERMINATED.clear()
             # stdout is flushed at exit, after click is done: a full disk there
             # (> /dev/full) is still an error message and exit 2, not a traceback
             try:
@@ -196,10 +199,37 @@ def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags):
         why = f"no case has the tag {', '.join(map(repr, tags))}" if tags and not loaded.errors else \
             "no cases to run"
         raise DerivcmpError(why)
-    with progress(len(loaded.cases)) as advance:
-        run = run_cases(loaded.cases, names, timing=not no_timing, jobs=jobs, timeout=timeout or None,
-                        on_result=advance)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with progress(len(loaded.cases)) as advance:
+            run = run_cases(loaded.cases, names, timing=not no_timing, jobs=jobs, timeout=timeout or None,
+                            on_result=advance)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    # the report phase: what finished is written whole, whatever signal comes next
+    # (timeout -s INT sends the group a second SIGINT)
+    _SAVED_HANDLERS.append((signal.signal(signal.SIGINT, signal.SIG_IGN),
+                            signal.signal(signal.SIGTERM, signal.SIG_IGN)))
     return loaded, run, summarize(run)
+
+
+_SAVED_HANDLERS: list[tuple] = []
+
+
+def _restore_signals() -> None:
+    while _SAVED_HANDLERS:
+        sigint, sigterm = _SAVED_HANDLERS.pop()
+        signal.signal(signal.SIGINT, sigint)
+        signal.signal(signal.SIGTERM, sigterm)
+
+
+_TERMINATED: list[bool] = []
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM stops the run like Ctrl-C (workers killed, finished cases reported), exit 143."""
+    _TERMINATED.append(True)
+    raise KeyboardInterrupt
 
 
 def _clamp_jobs(jobs: int | None) -> int | None:
@@ -278,9 +308,9 @@ def _write(path: str, text: str, fallback: bool = False) -> bool:
 
 def _finish(loaded, run, failed: bool = False) -> None:
     if run.interrupted:
-        click.echo(f"interrupted: {len(run.results)} of {run.total} cases finished; "
-                   "the report covers only those", err=True)
-        sys.exit(130)
+        click.echo(f"{'terminated' if _TERMINATED else 'interrupted'}: {len(run.results)} of "
+                   f"{run.total} cases finished; the report covers only those", err=True)
+        sys.exit(143 if _TERMINATED else 130)
     if _WRITE_FAILED:
         _WRITE_FAILED.clear()
         sys.exit(2)

@@ -373,3 +373,79 @@ methods = ["ad-reverse"]
     text = md.read_text(encoding="utf-8")
     assert "<b>" not in text and "&lt;b&gt;" in text
     assert "`` evil\\x1b[2J\\x01&lt;b&gt;`x`\\|*y*&lt;/b&gt;\\u202e ``" in text
+
+
+# --- 2. signals: SIGTERM and a second SIGINT ------------------------------------------------------
+
+SLOW = "".join(f"""
+[[case]]
+id = "c{i}"
+expr = "tanh(sin(x)^2 + log1p(x^2) * exp(-x/{i + 1}))"
+at = {{ x = {0.1 * (i + 1)} }}
+""" for i in range(40))
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of ``pid`` (from /proc)."""
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(entry))
+    out, todo = set(), [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.add(k)
+            todo.append(k)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+@pytest.mark.parametrize("signals, code, word", [
+    (["SIGTERM"], 143, "terminated"),
+    (["SIGINT", "SIGINT"], 130, "interrupted"),
+])
+def test_signals_stop_the_run_report_what_finished_and_leave_no_process(tmp_path, signals, code, word):
+    import select
+    import signal as sig
+    f = suite(tmp_path, SLOW, "slow.toml")
+    out_file = tmp_path / "out.json"
+    proc = subprocess.Popen(derivcmp_cmd() + ["batch", f, "--jobs", "2", "--format", "json", "-o",
+                                              str(out_file), "--no-timing"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # wait until the workers are up (the forkserver and its children)
+        for _ in range(600):
+            if len(_children(proc.pid)) >= 3 or proc.poll() is not None:
+                break
+            select.select([], [], [], 0.1)
+        family = _children(proc.pid)
+        for name in signals:
+            proc.send_signal(getattr(sig, name))
+            select.select([], [], [], 0.05)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "Exception ignored" not in err and "KeyboardInterrupt" not in err
+    assert f"{word}: " in err and "cases finished; the report covers only those" in err
+    doc = json.loads(out_file.read_text(encoding="utf-8"))
+    assert doc["schema"] == "derivcmp-batch/1"
+    for _ in range(100):           # the workers, forkserver and resource tracker are gone
+        if not any(_alive(p) for p in family):
+            break
+        select.select([], [], [], 0.1)
+    assert not any(_alive(p) for p in family), [p for p in family if _alive(p)]
