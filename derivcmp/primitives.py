@@ -396,35 +396,44 @@ CONSTANTS: dict[str, tuple[float, Any, Any]] = {
 }
 
 
-class FloatOps:
-    """The ops namespace for plain NumPy values: ``o.cos(x)`` is ``np.cos(x)``.
+class _TableOps:
+    """An ops namespace read from one column of the table (``np``, ``mp``, ...).
 
     Besides the primitives, every ops namespace has ``value(v)``, the number
-    behind a value, for rules that guard a singular point (powi at n = 0).
+    behind a value, for rules that guard a singular point (powi at n = 0), and
+    ``constant(slot)``, a constant slot of a program (``program.sweep``).
     """
+
+    column = "np"
 
     @staticmethod
     def value(v):
         return v
 
-    @staticmethod
-    def constant(slot):
-        """A constant slot of a program (``program.sweep``) as a float64."""
-        return np.float64(slot.value)
-
     def __getattr__(self, name: str):
         try:
-            fn = BY_NAME[name].np
+            fn = getattr(BY_NAME[name], self.column)
         except KeyError:
             raise AttributeError(f"no primitive named {name!r}") from None
         setattr(self, name, fn)
         return fn
 
 
+class FloatOps(_TableOps):
+    """The ops namespace for plain NumPy values: ``o.cos(x)`` is ``np.cos(x)``."""
+
+    column = "np"
+
+    @staticmethod
+    def constant(slot):
+        """A constant slot as a float64."""
+        return np.float64(slot.value)
+
+
 FLOAT_OPS = FloatOps()
 
 
-class MpOps:
+class MpOps(_TableOps):
     """The ops namespace for mpmath numbers at the current working precision.
 
     ``constant(slot)`` is a literal's exact decimal (``0.1`` is 1/10, not the
@@ -432,22 +441,12 @@ class MpOps:
     reference's domain pass runs ``program.sweep`` over this namespace.
     """
 
-    @staticmethod
-    def value(v):
-        return v
+    column = "mp"
 
     @staticmethod
     def constant(slot):
         node = slot.node
         return mpmath.mpf(node.text) if hasattr(node, "text") else CONSTANTS[node.name][1]()
-
-    def __getattr__(self, name: str):
-        try:
-            fn = BY_NAME[name].mp
-        except KeyError:
-            raise AttributeError(f"no primitive named {name!r}") from None
-        setattr(self, name, fn)
-        return fn
 
 
 MP_OPS = MpOps()
