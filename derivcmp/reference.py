@@ -178,7 +178,7 @@ def _certified(deriv, subs, digits: int):
     precisions is not proof by itself (a term below both precisions is lost in
     both): a component is accepted once it agrees with the next level to
     digits + 2 digits *and* stands above the noise floor of the lower
-    precision relative to the largest intermediate.  A component that stays
+    precision relative to the largest term of any sum.  A component that stays
     below the floor at every level is 0 only if sympy proves it; otherwise
     ``CannotDecide``.  None where mpmath cannot evaluate the tree.
     """
@@ -265,7 +265,7 @@ _MP_FUNCS = {
 
 def _mp_tree(exprs, env):
     """Values of sympy expressions in mpmath, shared subtrees once, and the
-    largest magnitude of any intermediate."""
+    largest magnitude of any term of a sum."""
     memo: dict[Any, Any] = {}
     mag = mpmath.mpf(0)
     stack = list(exprs)
@@ -282,7 +282,10 @@ def _mp_tree(exprs, env):
         memo[node] = v = _mp_node(node, memo, env)
         if isinstance(v, mpmath.mpc) or not mpmath.isfinite(v):
             raise _Unsupported
-        mag = max(mag, abs(v))
+        if node.is_Add:
+            # only a sum cancels (or absorbs a small term): products, powers and
+            # functions keep their relative error, which the levels' agreement checks
+            mag = max([mag] + [abs(memo[a]) for a in node.args])
     return [memo[e] for e in exprs], mag
 
 
