@@ -199,26 +199,43 @@ def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags):
         why = f"no case has the tag {', '.join(map(repr, tags))}" if tags and not loaded.errors else \
             "no cases to run"
         raise DerivcmpError(why)
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        with progress(len(loaded.cases)) as advance:
-            run = run_cases(loaded.cases, names, timing=not no_timing, jobs=jobs, timeout=timeout or None,
-                            on_result=advance)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    _SAVED_HANDLERS.append((signal.signal(signal.SIGINT, _interrupt),
+                            signal.signal(signal.SIGTERM, _terminate)))
+    with progress(len(loaded.cases)) as advance:
+        run = run_cases(loaded.cases, names, timing=not no_timing, jobs=jobs, timeout=timeout or None,
+                        on_result=advance)
     # the report phase: what finished is written whole, whatever signal comes next
     # (timeout -s INT sends the group a second SIGINT)
-    _SAVED_HANDLERS.append((signal.signal(signal.SIGINT, signal.SIG_IGN),
-                            signal.signal(signal.SIGTERM, signal.SIG_IGN)))
+    _ignore_signals()
     return loaded, run, summarize(run)
 
 
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _interrupt(signum, frame) -> None:
+    """The first Ctrl-C stops the run; any further signal is ignored while the
+    workers are stopped and the report is written."""
+    _SIGNALLED.append(signum)
+    _ignore_signals()
+    raise KeyboardInterrupt
+
+
 _SAVED_HANDLERS: list[tuple] = []
+_SIGNALLED: list[int] = []
 
 
 def _restore_signals() -> None:
+    """Put the handlers back (for in-process callers), except after a signal
+    stopped the run: then the process is on its way out, and a late second
+    signal must not turn into a KeyboardInterrupt during shutdown."""
+    if _SIGNALLED:
+        _SAVED_HANDLERS.clear()
+        _SIGNALLED.clear()
     while _SAVED_HANDLERS:
-        sigint, sigterm = _SAVED_HANDLERS.pop()
+        sigint, sigterm = _SAVED_HANDLERS.pop(0)
         signal.signal(signal.SIGINT, sigint)
         signal.signal(signal.SIGTERM, sigterm)
 
@@ -229,6 +246,8 @@ _TERMINATED: list[bool] = []
 def _terminate(signum, frame) -> None:
     """SIGTERM stops the run like Ctrl-C (workers killed, finished cases reported), exit 143."""
     _TERMINATED.append(True)
+    _SIGNALLED.append(signum)
+    _ignore_signals()
     raise KeyboardInterrupt
 
 
