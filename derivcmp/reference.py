@@ -183,7 +183,12 @@ def _certified(deriv, subs, digits: int):
     ``CannotDecide``.  None where mpmath cannot evaluate the tree.
     """
     flat = _flat(deriv)
-    exact = [e.xreplace(subs) for e in flat]
+    try:
+        exact = [e.xreplace(subs) for e in flat]
+    except (ValueError, TypeError):
+        return None     # an unevaluated Derivative(..., z) cannot take z = 3/2: evalf decides
+    if any(e.has(sympy.Derivative) for e in exact):
+        return None
     done: dict[int, Any] = {k: mpmath.mpf(e.p) / e.q for k, e in enumerate(exact) if e.is_Rational}
     previous = None
     for level in _LEVELS:
@@ -504,7 +509,9 @@ def _evaluate(deriv, subs, digits: int, strict: bool = False) -> tuple[list | An
     if v.has(sympy.nan) or v is sympy.nan:
         return None, "the derivative is undefined here (nan)"
     if not v.is_number:
-        return None, f"the derivative could not be evaluated ({v})"
+        # sympy left part of its derivative unevaluated (Derivative(sign(...))):
+        # that says nothing about whether the derivative exists
+        raise CannotDecide(f"sympy left part of the derivative unevaluated ({str(v)[:200]})")
     re, im = v.as_real_imag()
     if im != 0 and abs(im) > abs(re) * sympy.Float(10) ** (-digits + 5):
         return None, "the derivative is not real here"

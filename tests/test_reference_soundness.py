@@ -196,3 +196,16 @@ def test_deep_nesting_is_a_stated_limit_not_a_traceback():
     # the float methods still answer
     c = compare_text(text, at="x=0.5", timing=False, methods=["ad-reverse"])
     assert c.results[0].outcome.status == OK
+
+
+def test_an_unevaluated_sympy_derivative_is_not_called_undefined():
+    # found by fuzz/run.py: sympy leaves Derivative(sign(hypot(-2, z) - pi), z) unevaluated;
+    # the derivative exists (mpmath: -0.2823...), so 'undefined' would be a wrong answer
+    r = ref("cbrt(pi - hypot(-2, z))", "z=1.5", "z", 2)
+    if r.status == OK:
+        with mpmath.workdps(60):
+            truth = mpmath.diff(lambda z: mpmath.cbrt(mpmath.pi - mpmath.hypot(-2, z)), mpmath.mpf(1.5), 2)
+            assert abs(mpmath.mpf(r.exact) - truth) < abs(truth) * mpmath.mpf(10) ** -40
+    else:
+        assert r.status == ERROR
+        assert r.message.startswith("the reference cannot decide: sympy left part of the derivative unevaluated")
