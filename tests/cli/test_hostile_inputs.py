@@ -6,6 +6,7 @@ well-formed."""
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 
 from click.testing import CliRunner
@@ -33,7 +34,7 @@ def toml_string(s: str) -> str:
 def toml_value(v) -> str:
     if isinstance(v, str):
         return toml_string(v)
-    if isinstance(v, float) and v != v:
+    if isinstance(v, float) and math.isnan(v):
         return "nan"
     if isinstance(v, float) and v in (float("inf"), float("-inf")):
         return "inf" if v > 0 else "-inf"

@@ -123,11 +123,11 @@ at = { x = "1,y=2" }
 @pytest.mark.parametrize("content, field", [
     ('{"schema": "derivcmp-baseline/1", "cases": 5}', "cases: must be a list"),
     ('{"schema": "derivcmp-baseline/1", "cases": [{}]}', "cases[0].file: must be a string"),
-    ('{"schema": "derivcmp-baseline/1", "cases": [{"file": "s", "id": "a", "methods": '
-     '{"ad-reverse": {"status": "ok", "rel_error": "big"}}}]}',
+    (('{"schema": "derivcmp-baseline/1", "cases": [{"file": "s", "id": "a", "methods": '
+      '{"ad-reverse": {"status": "ok", "rel_error": "big"}}}]}'),
      "cases[0].methods.ad-reverse.rel_error: must be a finite number or null"),
-    ('{"schema": "derivcmp-baseline/1", "cases": [{"file": "s", "id": "a", "methods": '
-     '{"ad-reverse": {"status": "ok", "rel_error": 1e-16, "eval_s": [1]}}}]}',
+    (('{"schema": "derivcmp-baseline/1", "cases": [{"file": "s", "id": "a", "methods": '
+      '{"ad-reverse": {"status": "ok", "rel_error": 1e-16, "eval_s": [1]}}}]}'),
      "cases[0].methods.ad-reverse.eval_s: must be a finite number or null"),
     (b'{"schema": "derivcmp-baseline/1", "cases": [\xff]}', "is not UTF-8 text (invalid start byte"),
     ("[" * 100_000 + "]" * 100_000, "is nested too deeply to be a baseline"),
