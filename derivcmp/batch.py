@@ -32,13 +32,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__, deadline
+from . import baseline_schema as _baseline_schema
 from .compare import compare, errors, resolve_methods
-from .errors import DerivcmpError
+from .errors import DerivcmpError  # noqa: F401 - part of this module's interface
 from .problem import (
     ERROR,
     NOT_APPLICABLE,
     NOT_DIFFERENTIABLE,
     OK,
+    TIMEOUT,
     UNDEFINED,
     Comparison,
     Graded,
@@ -48,7 +50,7 @@ from .problem import (
 from .report import most_accurate
 from .suite import Case
 
-BASELINE_SCHEMA = "derivcmp-baseline/1"
+BASELINE_SCHEMA = _baseline_schema.SCHEMA
 #: errors below this are rounding noise: 1e-17 growing to 1e-16 is no regression
 ERROR_FLOOR = 1e-15
 
@@ -110,7 +112,7 @@ def _evaluate(case: Case, names: list[str] | None, timing: bool, timeout: float 
     from .report import document
     problem, warnings = case.problem()
     comparison = compare(problem, names, timing, warnings, timeout=timeout)
-    expected = check_expected(case, comparison) if case.expected is not None else None
+    expected = check_expected(case, comparison, timeout) if case.expected is not None else None
     return {"document": document(comparison, timing), "expected": expected}
 
 
@@ -132,11 +134,13 @@ def failed_document(case: Case, methods, message: str, timing: bool) -> dict[str
     return {**document(c, timing), "id": case.id, "file": case.file}
 
 
-def check_expected(case: Case, c: Comparison) -> dict[str, Any]:
+def check_expected(case: Case, c: Comparison, timeout: float | None = None) -> dict[str, Any]:
     """Compare the case's hand-written ``expected`` with the 50-digit reference.
 
     Expression strings are built from our AST into sympy and evaluated at the
-    exact binary point, like the reference itself (never ``sympify``).
+    exact binary point, like the reference itself (never ``sympify``), under
+    their own deadline: an expected formula that runs away is reported as
+    such, and the reference and methods that finished keep their results.
     """
     tol = case.expected_tolerance
     out: dict[str, Any] = {"expected": case.expected, "tolerance": tol, "value": None,
@@ -146,9 +150,16 @@ def check_expected(case: Case, c: Comparison) -> dict[str, Any]:
         out["message"] = f"cannot check expected: the reference is {ref.status}"
         return out
     try:
-        value = _expected_value(case.expected, c.problem.point)
+        value = deadline.call(lambda: _expected_value(case.expected, c.problem.point), timeout)
     except ValueError as err:
         out["message"] = f"expected: {err}"
+        return out
+    if isinstance(value, deadline.Timeout):
+        out.update(status=TIMEOUT, message=f"expected: its value took more than {value.seconds:g} s "
+                   "(its own deadline; raise --timeout to wait longer)")
+        return out
+    if isinstance(value, deadline.Crashed):
+        out.update(status=ERROR, message=f"expected: {value.message}")
         return out
     _, rel_err = errors(value, ref.exact)
     out.update(value=value, rel_error=rel_err, ok=bool(rel_err <= tol))
@@ -286,7 +297,8 @@ def _budget(case: Case, methods, timeout: float | None) -> float:
     """How long a whole case may take: ``timeout`` for the reference and each method."""
     if not timeout:
         return math.inf
-    return timeout * (len(resolve_methods(list(methods or case.methods or []) or None)) + 1)
+    stages = len(resolve_methods(list(methods or case.methods or []) or None)) + 1
+    return timeout * (stages + (case.expected is not None))    # expected has its own deadline
 
 
 def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending) -> list[int]:
@@ -527,6 +539,11 @@ def _method_verdict(r: CaseResult, m: Mapping[str, Any]) -> Verdict:
     if m["status"] != OK or err is None:
         return Verdict(r, name, False, f"{m['status']}: {m['message'] or 'no value'}", rel_error=err,
                        tolerance=tol)
+    # tolerances apply component-wise: a bad small component fails the case
+    comp = m.get("component_rel_error")
+    if comp is not None and comp > tol >= err:
+        return Verdict(r, name, False, f"rel error {comp:.2e} (worst component) > tolerance {tol:.0e}",
+                       rel_error=err, tolerance=tol)
     if err > tol:
         return Verdict(r, name, False, f"rel error {err:.2e} > tolerance {tol:.0e}", rel_error=err,
                        tolerance=tol)
@@ -666,18 +683,9 @@ def baseline_json(doc: Mapping[str, Any]) -> str:
 
 
 def load_baseline(path: str) -> dict[str, Any]:
-    import json
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as err:
-        raise DerivcmpError(f"--baseline: cannot read {path}: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
-        raise DerivcmpError(f"--baseline: {path} is not JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA:
-        raise DerivcmpError(f"--baseline: {path} is not a derivcmp baseline "
-                            f"(expected schema {BASELINE_SCHEMA!r}; write one with --save-baseline)")
-    return data
+    """The baseline at ``path``, validated against its schema (``baseline_schema``)."""
+    from . import baseline_schema
+    return baseline_schema.load(path)
 
 
 __all__ = [

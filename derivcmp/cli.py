@@ -7,7 +7,12 @@ traceback.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import math
+import os
+import signal
 import sys
 
 import click
@@ -41,6 +46,57 @@ class _Group(click.Group):
             click.echo(str(err) if str(err).startswith(("error", "warning")) or "\n" in str(err)
                        else f"error: {err}", err=True)
             ctx.exit(2)
+        except OSError as err:
+            if err.errno not in _OUTPUT_ERRNOS:
+                raise
+            _stdout_failed(err)
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            _restore_signals()
+            _TERMINATED.clear()
+            # stdout is flushed at exit, after click is done: a full disk there
+            # (> /dev/full) is still an error message and exit 2, not a traceback
+            try:
+                sys.stdout.flush()
+            except OSError as err:
+                _stdout_failed(err)
+
+
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EFBIG, errno.EDQUOT}
+
+
+def _stdout_failed(err: OSError) -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())     # nothing more is lost at exit
+    except (OSError, ValueError):
+        pass
+    if err.errno != errno.EPIPE:
+        click.echo(f"error: cannot write the output: {err.strerror or err}", err=True)
+    raise SystemExit(2)
+
+
+class _Seconds(click.ParamType):
+    """A deadline in seconds: a finite number from 0 (no limit) to a year."""
+
+    name = "seconds"
+    LIMIT = 365 * 24 * 3600.0
+
+    def convert(self, value, param, ctx):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not (math.isfinite(v) and 0 <= v <= self.LIMIT):
+            self.fail(f"{value!r} must be a finite number of seconds from 0 (no limit) "
+                      f"to {self.LIMIT:g} (a year)", param, ctx)
+        return v
+
+
+SECONDS = _Seconds()
 
 
 class ExpressionCommand(click.Command):
@@ -108,7 +164,7 @@ def main() -> None:
               help=f"Timed runs per method (each a batch of calls), as hyperfine  [default: {DEFAULT_RUNS}]")
 @click.option("--warmup", type=click.IntRange(0, MAX_RUNS), default=None,
               help=f"Runs to discard before timing  [default: {DEFAULT_WARMUP}]")
-@click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=SECONDS, default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds each method (and the reference) may take; 0 for no limit.")
 @click.option("--step", "step", default=None, metavar="H",
               help="One fixed step for every finite-difference method (default: each method's rule).")
@@ -137,9 +193,13 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
         click.echo(w, err=True)
     if timeout:
         warm_up(names)      # once here, not in every child forked per stage
-    with timing_settings(runs=runs, warmup=warmup):
-        result = compare(problem, names, timing=not no_timing, warnings=warnings, timeout=timeout or None,
-                         show=show)
+    try:
+        with timing_settings(runs=runs, warmup=warmup):
+            result = compare(problem, names, timing=not no_timing, warnings=warnings,
+                             timeout=timeout or None, show=show)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
     emit(result, fmt, not no_timing)
     if show and fmt == "table":
         from .report.show import render_shown
@@ -370,7 +430,7 @@ def _suite_options(fn):
         click.option("--output", "-o", default="-", type=click.Path(dir_okay=False, allow_dash=True),
                      help="Write the report to FILE instead of stdout."),
         click.option("--no-timing", is_flag=True, help="Skip the timing runs."),
-        click.option("--timeout", type=click.FloatRange(0, None), default=DEFAULT_TIMEOUT, show_default=True,
+        click.option("--timeout", type=SECONDS, default=DEFAULT_TIMEOUT, show_default=True,
                      help="Seconds each method (and the reference) may take per case; 0 for no limit."),
         click.option("--wrt", help="For .txt files: variable(s) to differentiate by (default: all)."),
         click.option("--at", "at", multiple=True,
@@ -390,6 +450,7 @@ def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags):
     from .report.batch import progress
     from .suite import load
     names = resolve_methods(methods) if methods else None
+    jobs = _clamp_jobs(jobs)
     loaded = load(paths, wrt=wrt, at=_joined(at), order=order, tags=tags)
     for d in loaded.diagnostics:
         click.echo(str(d), err=True)
@@ -397,10 +458,83 @@ def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags):
         why = f"no case has the tag {', '.join(map(repr, tags))}" if tags and not loaded.errors else \
             "no cases to run"
         raise DerivcmpError(why)
+    _SAVED_HANDLERS.append((signal.signal(signal.SIGINT, _interrupt),
+                            signal.signal(signal.SIGTERM, _terminate)))
     with progress(len(loaded.cases)) as advance:
         run = run_cases(loaded.cases, names, timing=not no_timing, jobs=jobs, timeout=timeout or None,
                         on_result=advance)
+    # the report phase: what finished is written whole, whatever signal comes next
+    # (timeout -s INT sends the group a second SIGINT)
+    _ignore_signals()
     return loaded, run, summarize(run)
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _interrupt(signum, frame) -> None:
+    """The first Ctrl-C stops the run; any further signal is ignored while the
+    workers are stopped and the report is written."""
+    _SIGNALLED.append(signum)
+    _ignore_signals()
+    raise KeyboardInterrupt
+
+
+_SAVED_HANDLERS: list[tuple] = []
+_SIGNALLED: list[int] = []
+
+
+def _restore_signals() -> None:
+    """Put the handlers back (for in-process callers), except after a signal
+    stopped the run: then the process is on its way out, and a late second
+    signal must not turn into a KeyboardInterrupt during shutdown."""
+    if _SIGNALLED:
+        _SAVED_HANDLERS.clear()
+        _SIGNALLED.clear()
+    while _SAVED_HANDLERS:
+        sigint, sigterm = _SAVED_HANDLERS.pop(0)
+        signal.signal(signal.SIGINT, sigint)
+        signal.signal(signal.SIGTERM, sigterm)
+
+
+_TERMINATED: list[bool] = []
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM stops the run like Ctrl-C (workers killed, finished cases reported), exit 143."""
+    _TERMINATED.append(True)
+    _SIGNALLED.append(signum)
+    _ignore_signals()
+    raise KeyboardInterrupt
+
+
+def _clamp_jobs(jobs: int | None) -> int | None:
+    """More workers than a few per core only compete for the cores (and each
+    stage forks again): clamp with a note."""
+    from .batch import default_jobs
+    limit = JOBS_PER_CORE * default_jobs()
+    if jobs is not None and jobs > limit:
+        click.echo(f"note: --jobs {jobs} is more than {JOBS_PER_CORE} per core; using {limit}", err=True)
+        return limit
+    return jobs
+
+
+JOBS_PER_CORE = 2
+
+
+def _refuse_outputs_that_are_inputs(paths, outputs) -> None:
+    """``batch s.toml -o s.toml`` would replace the suite: refuse before running."""
+    from .files import inputs_among
+    from .suite import find_files
+    try:
+        inputs = [str(f) for f in find_files(paths)[0]] + [str(p) for p in paths]
+    except (OSError, DerivcmpError):
+        inputs = [str(p) for p in paths]
+    problems = inputs_among(outputs, inputs)
+    if problems:
+        raise DerivcmpError(problems[0])
 
 
 def _emit_batch(run, summary, fmt: str, output: str, report=None) -> None:
@@ -409,9 +543,11 @@ def _emit_batch(run, summary, fmt: str, output: str, report=None) -> None:
     from .report.terminal import stdout_console
     if fmt == "table":
         if output != "-":
+            from .files import write_atomic
+            buffer = io.StringIO()
+            rb.render(run, summary, stdout_console(buffer), report)
             try:
-                with open(output, "w", encoding="utf-8") as fh:
-                    rb.render(run, summary, stdout_console(fh), report)
+                write_atomic(output, buffer.getvalue())
                 return
             except OSError as err:
                 _cannot_write(output, err, fallback=True)
@@ -436,9 +572,9 @@ def _write(path: str, text: str, fallback: bool = False) -> bool:
     """Write ``text`` to ``path`` (``-``: stdout); an unwritable path is an input error,
     and with ``fallback`` the text goes to stdout so the report is not lost."""
     if path != "-":
+        from .files import write_atomic
         try:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            write_atomic(path, text)
             return True
         except OSError as err:
             _cannot_write(path, err, fallback)
@@ -453,9 +589,9 @@ def _finish(loaded, run, failed: bool = False, said: bool = False) -> None:
     says the run was interrupted (its footer), so stderr does not repeat it."""
     if run.interrupted:
         if not said:
-            click.echo(f"interrupted: {len(run.results)} of {run.total} cases finished; "
-                       "the report covers only those", err=True)
-        sys.exit(130)
+            click.echo(f"{'terminated' if _TERMINATED else 'interrupted'}: {len(run.results)} of "
+                       f"{run.total} cases finished; the report covers only those", err=True)
+        sys.exit(143 if _TERMINATED else 130)
     if _WRITE_FAILED:
         _WRITE_FAILED.clear()
         sys.exit(2)
@@ -475,6 +611,7 @@ def batch_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
     Prints a table per case and a summary per method; exits 2 if any file had
     mistakes (the good cases still run), 130 on Ctrl-C (after the report).
     """
+    _refuse_outputs_that_are_inputs(paths, [("--output", output)])
     loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags)
     _emit_batch(run, summary, fmt, output)
     _finish(loaded, run, said=fmt == "table" and output == "-")
@@ -492,8 +629,10 @@ def batch_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
               help="Fail when a method's error grows past FACTOR× its baseline.")
 @click.option("--fail-on-slowdown", type=click.FloatRange(1, None, min_open=True), default=None,
               help="Fail when a method's median eval-time ratio to the baseline exceeds FACTOR.")
+@click.option("--force-save", is_flag=True,
+              help="Save the baseline even when this run failed its checks against that same file.")
 def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, order, tags, baseline,
-              save_baseline, junit, markdown, factor, fail_on_slowdown) -> None:
+              save_baseline, junit, markdown, factor, fail_on_slowdown, force_save) -> None:
     """Check PATH... for CI: tolerances, expected values, regressions vs a baseline.
 
     Exit 0 pass, 1 a check failed, 2 bad input.
@@ -501,6 +640,8 @@ def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
     from . import batch as b
     from .report.batch import to_markdown
     from .report.junit import to_junit
+    _refuse_outputs_that_are_inputs(paths, [("--output", output), ("--junit", junit),
+                                            ("--markdown", markdown), ("--save-baseline", save_baseline)])
     base = b.load_baseline(baseline) if baseline else None
     loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags)
     report = b.check(run, base, factor, fail_on_slowdown, baseline)
@@ -510,8 +651,16 @@ def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
     if markdown:
         _write(markdown, to_markdown(run, summary, report))
     if save_baseline:
+        from .files import same_file
+        same = bool(baseline) and same_file(save_baseline, baseline)
         if run.interrupted:
             click.echo(f"not saving {save_baseline}: the run was interrupted", err=True)
+        elif loaded.errors:
+            click.echo(f"not saving {save_baseline}: the run had input errors, so it does not "
+                       "cover the whole suite", err=True)
+        elif same and not report.passed and not force_save:
+            click.echo(f"not saving {save_baseline}: this run failed its checks against that same "
+                       "baseline (use --force-save to replace it anyway)", err=True)
         else:
             if _write(save_baseline, b.baseline_json(b.baseline_document(run, report))):
                 click.echo(f"saved baseline {save_baseline} ({len(run.results)} cases)", err=True)

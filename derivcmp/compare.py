@@ -60,7 +60,12 @@ def parse_wrt(text: str | Sequence[str]) -> tuple[str, ...]:
 def parse_at(text: str | Mapping[str, float]) -> dict[str, float]:
     """``"w=2,x=3"`` (values may be constant expressions: ``x=pi/4``)."""
     if not isinstance(text, str):
-        return {k: _as_float(k, v) for k, v in text.items()}
+        out = {}
+        for k, v in text.items():
+            if not isinstance(k, str) or not _NAME.match(k):
+                raise DerivcmpError(f"--at: {k!r} is not a variable name")
+            out[k] = _constant_value(k, v.strip()) if isinstance(v, str) else _as_float(k, v)
+        return out
     out: dict[str, float] = {}
     if not text.strip():
         return out
@@ -101,10 +106,8 @@ def _split_top_level(text: str) -> list[str]:
 def _constant_value(name: str, text: str) -> float:
     if not text:
         raise DerivcmpError(f"--at: no value given for {name!r}")
-    try:
-        return _as_float(name, float(text))
-    except ValueError:
-        pass
+    # always the expression language's own grammar: 1e-400, 1_0 and fullwidth
+    # digits are rejected here exactly as in an expression
     try:
         expr = parse(text)
     except ParseError as err:
@@ -299,7 +302,18 @@ def reference_with_deadline(problem: Problem, timeout: float | None) -> Referenc
 
 def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | None,
                       show: str | None = None) -> Outcome:
-    got = deadline.call(lambda: backends.run(backend, problem, timing, show), timeout)
+    try:
+        got = deadline.call(lambda: backends.run(backend, problem, timing, show), timeout)
+    except KeyError as err:
+        if "ComplexInfinity" not in str(err):
+            raise
+        # sympy's formula is complex infinity (x/0, tan(pi/2)): lambdify has no
+        # printer for it; the method has no value here
+        return Outcome(backend.name, UNDEFINED, message="the formula is infinite here "
+                       "(sympy's complex infinity)")
+    except RecursionError:
+        return Outcome(backend.name, ERROR, message="limit: the expression is nested too deeply "
+                       "for this method")
     if isinstance(got, deadline.Timeout):
         return Outcome(backend.name, TIMEOUT, message=f"gave up after {got.seconds:g} s")
     if isinstance(got, deadline.Crashed):
@@ -353,14 +367,20 @@ def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None
         if outcome.status not in (OK, UNRESOLVED):
             return Graded(outcome)
         abs_err, rel_err = errors(outcome.value, reference.exact)
-        word = grade_of(rel_err)
         flag = overconfident(outcome, abs_err)
+        comp = component_error(outcome.value, reference.exact)
+        # the grade follows the worst component: a norm-wise error can hide a wrong one
+        word = grade_of(max(rel_err, comp))
         notes = [n for n in (_ok_note(reference), _stencil_note(problem, outcome, word)) if n]
+        if comp > 10 * rel_err and comp > 1e-12:
+            notes.append(f"worst component rel error {comp:.2e}: the norm-wise error hides a "
+                         "component far less accurate than the largest")
         if flag:
             est = outcome.details["error_estimate"]
             notes.insert(0, f"overconfident: its own error estimate {est:.1e} is more than "
                             f"{OVERCONFIDENT_FACTOR:g}x below the true error {abs_err:.1e}")
-        return Graded(outcome, abs_err, rel_err, note="; ".join(notes) or None, grade=word, overconfident=flag)
+        return Graded(outcome, abs_err, rel_err, note="; ".join(notes) or None, grade=word,
+                      overconfident=flag, component_rel_error=comp)
     if reference.status == UNDEFINED and (reference.details or {}).get("overflow") and \
             outcome.status in (OK, UNRESOLVED, ERROR, UNDEFINED):
         # the derivative exists; float64 cannot hold it, so no float value is right
@@ -492,6 +512,27 @@ def errors(value, exact) -> tuple[float, float]:
         return float(abs_err), float(rel_err)
 
 
+def component_error(value, exact) -> float:
+    """The worst component-wise relative error, in 60-digit arithmetic.
+
+    Each component is measured against its own reference value, so a small
+    gradient entry computed badly is not hidden by a large one.  A component
+    that is exactly 0 in the reference has no relative error of its own: it is
+    measured against the max-norm of the reference (the norm-wise floor).
+    """
+    import mpmath
+    with mpmath.workdps(60):
+        vals = np.ravel(np.asarray(value, dtype=float))
+        refs = [mpmath.mpf(s) for s in _flatten(exact)]
+        scale = max((abs(r) for r in refs), default=mpmath.mpf(0))
+        worst = mpmath.mpf(0)
+        for v, r in zip(vals, refs):
+            err = abs(mpmath.mpf(float(v)) - r)
+            floor = abs(r) if r != 0 else scale
+            worst = max(worst, err / floor if floor != 0 else err)
+        return float(worst)
+
+
 def _flatten(x):
     if isinstance(x, list):
         for item in x:
@@ -504,6 +545,7 @@ __all__ = [
     "TIMEOUT",
     "compare",
     "compare_text",
+    "component_error",
     "errors",
     "grade",
     "make_problem",

@@ -518,6 +518,29 @@ FLOAT_OPS = FloatOps()
 COMPLEX_OPS = ComplexOps()
 
 
+class MpOps(TableOps):
+    """The ops namespace for mpmath numbers at the current working precision.
+
+    ``constant(slot)`` is a literal's exact decimal (``0.1`` is 1/10, not the
+    double nearest it) or the named constant at the working precision.  The
+    reference's domain pass runs ``program.sweep`` over this namespace.
+    """
+
+    column = "mp"
+
+    @staticmethod
+    def value(v):
+        return v
+
+    @staticmethod
+    def constant(slot):
+        node = slot.node
+        return _mpmath().mpf(node.text) if hasattr(node, "text") else CONSTANTS[node.name][1]()
+
+
+MP_OPS = MpOps()
+
+
 def arities(name: str) -> list[int]:
     """The argument counts a function name accepts, e.g. ``[1, 2]`` for log."""
     return sorted(n for (s, n) in FUNCTIONS if s == name)

@@ -97,6 +97,7 @@ class Graded:
     #: a method's own error estimate (``details["error_estimate"]``) more than
     #: 10x below its true error; None where there is no estimate or no true error
     overconfident: bool | None = None
+    component_rel_error: float | None = None   # worst component (zeros of the reference: norm-wise)
 
     @property
     def name(self) -> str:

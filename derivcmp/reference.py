@@ -3,11 +3,24 @@
 The point is taken at the *exact binary* value of each float input
 (``Rational(float)``), literals at the exact decimal the user wrote.  Before
 differentiating, the expression itself is evaluated slot by slot in mpmath
-with each primitive's real-domain predicate, because sympy happily rewrites
-``sqrt(x)^2`` to ``x`` and would otherwise hide that ``x < 0`` is outside the
-domain.  Where an active node sits on a kink (``abs`` at 0, ``max`` at a tie,
-``sqrt`` at 0) the derivative is only trusted if the one-sided values along
-every axis agree; otherwise the point is reported ``not-differentiable``.
+(``program.sweep`` over ``MpOps``) with each primitive's real-domain
+predicate, because sympy happily rewrites ``sqrt(x)^2`` to ``x`` and would
+otherwise hide that ``x < 0`` is outside the domain.  A value that is within
+the working precision's noise of a critical point (0, +-1, a tie, an odd
+multiple of pi/2 for tan) is decided exactly by sympy, so ``sin(pi)`` is 0 and
+not 1e-66; where sympy cannot decide either, the reference says so instead of
+guessing.
+
+Where an active node sits on a kink the derivative exists only if the
+function is defined on both sides along every ``wrt`` axis, continuous (with
+its lower derivatives), and the one-sided derivatives have the same limit.
+Limits are taken numerically: values at offsets 1e-30, 1e-60, 1e-90, 1e-120
+(relative to the point, absolute at 0), Aitken-extrapolated; no absolute
+threshold, so the decision does not depend on the scale of the expression.
+
+A value is only reported when it is certified: evaluated at growing
+precision until two levels agree and it stands above the noise floor relative
+to the largest intermediate, else "cannot certify".
 
 The reference never looks at a backend's answer.
 """
@@ -22,15 +35,31 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy
+from sympy.codegen import cfunctions as _cf
 
 from . import sympy_bridge
 from .expr import Expr
-from .primitives import CONSTANTS
+from .primitives import MP_OPS
 from .problem import ERROR, NOT_DIFFERENTIABLE, OK, UNDEFINED, Problem, Reference
-from .program import CONST, INPUT, Program, compile_program, describe
+from .program import OP, Program, compile_program, describe, sweep
 
 DIGITS = 50
 _GUARD = 15           # extra working digits for the mpmath domain pass
+_OFFSETS = (30, 60, 90, 120)     # one-sided offsets 10^-k (relative to the point)
+_SIDE_DIGITS = 60 + _OFFSETS[-1]  # precision of one-sided values: the offsets must show
+_LEVELS = (1, 2, 4, 8, 16, 32)   # working precision (x (digits + 15)) tried to certify a value
+
+
+class _Stop(Exception):
+    """The domain pass ends: the expression is undefined here (the reason)."""
+
+
+class _Overflow(Exception):
+    """A value too large even for mpmath: the domain beyond it is unchecked."""
+
+
+class CannotDecide(Exception):
+    """The reference cannot certify an answer; the message says why."""
 
 
 def compute_reference(problem: Problem, digits: int = DIGITS) -> Reference:
@@ -38,10 +67,15 @@ def compute_reference(problem: Problem, digits: int = DIGITS) -> Reference:
     try:
         with mpmath.workdps(digits + _GUARD):
             ref = _compute(problem, digits)
+    except CannotDecide as err:
+        ref = Reference(ERROR, message=f"the reference cannot decide: {err}", digits=digits)
+    except RecursionError:
+        ref = Reference(ERROR, message="reference limit: the expression is nested too deeply for "
+                        "sympy to differentiate", digits=digits)
     except (OverflowError, MemoryError):
         ref = Reference(ERROR, message="reference failed: a value is too large even for "
                         "arbitrary-precision arithmetic", digits=digits)
-    except (ValueError, TypeError, ZeroDivisionError, ArithmeticError) as err:
+    except (ValueError, TypeError, ZeroDivisionError, ArithmeticError, KeyError) as err:
         ref = Reference(ERROR, message=f"reference failed: {type(err).__name__}: {err}", digits=digits)
     elapsed = time.perf_counter() - start
     return Reference(ref.status, ref.value, ref.exact, ref.message, ref.digits, elapsed, ref.details)
@@ -57,7 +91,10 @@ def value_at(expr: Expr, point: Mapping[str, float], digits: int = DIGITS):
     (an mpf); ``ValueError`` saying why where it has none.  For hand-written
     ``expected`` derivatives, evaluated exactly like the reference."""
     with mpmath.workdps(digits + _GUARD):
-        value, why = _evaluate(sympy_bridge.to_sympy(expr), exact_point(point), digits)
+        sym = sympy_bridge.to_sympy(expr)
+        if _infinite(sym):
+            raise ValueError("the formula is infinite (sympy's complex infinity)")
+        value, why = _value(sym, exact_point(point), digits)
     if why:
         raise ValueError(why)
     return value
@@ -65,7 +102,8 @@ def value_at(expr: Expr, point: Mapping[str, float], digits: int = DIGITS):
 
 def _compute(problem: Problem, digits: int) -> Reference:
     notes: list[str] = []
-    problem_at, kinks = _domain_pass(compile_program(problem.expr), problem, notes)
+    exact = {k: sympy.Rational(float(v)) for k, v in problem.point.items()}
+    problem_at, kinks = _domain_pass(compile_program(problem.expr), problem.wrt, exact, notes)
     if problem_at:
         return Reference(UNDEFINED, message=problem_at, digits=digits)
     # symbols _x0, _x1, ... so that code generated for mpmath holds no user text
@@ -78,117 +116,378 @@ def _compute(problem: Problem, digits: int) -> Reference:
     return ref
 
 
+def _infinite(sym) -> bool:
+    return bool(sym.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo))
+
+
 def _differentiate(problem: Problem, digits: int, kinks: list[str], safe: Mapping[str, str]) -> Reference:
     sym = sympy_bridge.to_sympy(problem.expr, rename=safe)
     wrt = tuple(safe[w] for w in problem.wrt)
-    deriv = sympy_bridge.derivative(sym, wrt, problem.order)
     subs = exact_point(problem.point, safe)
+    # a partial derivative does not move the other variables: fix them at their
+    # exact values first, so that sympy sees 0^y (x = 0 fixed) as the 0 it is
+    fixed = {s: v for s, v in subs.items() if s.name not in wrt}
+    sym = _zero_powers(sym.xreplace(fixed), subs)
+    if _infinite(sym):
+        return Reference(UNDEFINED, message="the expression is infinite or undefined here "
+                         "(sympy evaluates it to complex infinity, e.g. a division by an exact 0)",
+                         digits=digits)
+    deriv = sympy_bridge.derivative(sym, wrt, problem.order)
     problem = Problem(problem.expr, wrt, {safe[k]: v for k, v in problem.point.items()}, problem.order,
                       problem.text)
     if kinks:
-        jump = _jump(problem, sym, subs)
+        jump = _jump(problem, {v: k for k, v in safe.items()}, sym, subs)
         if jump:
             return Reference(NOT_DIFFERENTIABLE, message=f"{kinks[0]} ({jump})", digits=digits,
                              details={"kinks": kinks})
         return _at_kink(problem, deriv, subs, kinks, digits)
-    values = _fast(deriv, subs, digits)
-    if values is None:
-        values, why = _evaluate(deriv, subs, digits)
-        if why:
-            return Reference(UNDEFINED, message=why, digits=digits)
+    values, why = _value(deriv, subs, digits)
+    if why:
+        return Reference(UNDEFINED, message=why, digits=digits)
     return _reference_ok(values, digits)
 
 
-def _fast(deriv, subs, digits: int):
-    """The derivative by mpmath code generated from the sympy tree, or None.
+def _zero_powers(sym, subs):
+    """``0^b`` is 0 near a point where ``b > 0``; sympy keeps it symbolic (its
+    derivative 0^b log 0 is nan), so replace it where ``b`` is positive here."""
+    def positive(e) -> bool:
+        try:
+            return bool(e.exp.xreplace(subs) > 0)
+        except TypeError:
+            return False
+    return sym.replace(lambda e: e.is_Pow and e.base.is_zero is True and positive(e), lambda e: sympy.S.Zero)
 
-    sympy's evalf certifies its digits but grows ~3x per level of nesting
-    (10 nested sigmoids: seconds).  Plain mpmath evaluation is fast but
-    certifies nothing, so it is run at two working precisions, digits + 15
-    and 2*digits + 20: where both agree to digits + 2 significant digits the
-    first has lost fewer than 13 digits to cancellation, and the second (far
-    more precise) value is kept.  Anything else (disagreement, a division by
-    an exact zero, a function mpmath lacks) falls back to evalf.
+
+def _value(deriv, subs, digits: int):
+    """Certified values of a scalar / nested list of derivatives: (values, None)
+    or (None, why it has none).  ``CannotDecide`` where the value cannot be
+    certified."""
+    got = _certified(deriv, subs, digits)
+    if got is not None:
+        return got, None
+    # a function outside the mpmath table, or a non-real / infinite value: evalf
+    return _evaluate(deriv, subs, digits, strict=True)
+
+
+def _certified(deriv, subs, digits: int):
+    """The derivative evaluated node by node in mpmath at growing precision, or None.
+
+    sympy's evalf is slow on deep nesting (10 nested sigmoids: seconds), and
+    not always right under deep cancellation (cos(1 + 1e-6000) - cos(1) comes
+    back as 7.5e-475), so plain mpmath goes first.  Agreement at two
+    precisions is not proof by itself (a term below both precisions is lost in
+    both): a component is accepted once it agrees with the next level to
+    digits + 2 digits *and* stands above the noise floor of the lower
+    precision relative to the largest term of any sum.  A component that stays
+    below the floor at every level is 0 only if sympy proves it; otherwise
+    ``CannotDecide``.  None where mpmath cannot evaluate the tree.
     """
-    syms = sorted(subs, key=lambda s: s.name)
-    try:
-        fn = sympy.lambdify(syms, deriv, modules="mpmath")
-        results = []
-        for dps in (digits + 15, 2 * digits + 20):
+    flat = _flat(deriv)
+    if any(e.has(sympy.Derivative) for e in flat):
+        return None     # an unevaluated Derivative(..., z) cannot take z = 3/2: evalf decides
+    # the exact substitution is made only where mpmath cannot certify a component:
+    # x^y at the exact binary x = p/2^51 and a rational y makes sympy look for
+    # perfect powers of 50-digit integers, which can take minutes
+    done: dict[int, Any] = {k: mpmath.mpf(e.p) / e.q for k, e in enumerate(flat) if e.is_Rational}
+    previous = None
+    for level in _LEVELS:
+        if len(done) == len(flat):
+            break
+        dps = level * (digits + 15)
+        try:
             with mpmath.workdps(dps):
-                results.append(_as_mpf(fn(*[mpmath.mpf(subs[s].p) / subs[s].q for s in syms])))
-    except (ArithmeticError, ValueError, TypeError, NameError, AttributeError):
+                vals, mag = _mp_tree(flat, subs)
+        except (_Unsupported, ArithmeticError, ValueError, TypeError, RecursionError):
+            return None
+        if previous is not None:
+            low_dps, low = previous
+            with mpmath.workdps(dps):
+                tol = mpmath.mpf(10) ** -(digits + 2)
+                floor = mag * mpmath.mpf(10) ** -(low_dps - digits - 5)
+                for k, (a, b) in enumerate(zip(low, vals)):
+                    if k not in done and abs(a - b) <= tol * abs(b) and abs(b) > floor:
+                        done[k] = +b
+        previous = (dps, vals)
+    for k, e in enumerate(flat):
+        if k in done:
+            continue
+        try:
+            e = e.xreplace(subs)
+        except (ValueError, TypeError):
+            return None
+        if e.is_zero is True or _simplifies_to_zero(e):
+            done[k] = mpmath.mpf(0)
+            continue
+        # sympy's evalf has its own error analysis (it keeps a tiny product such
+        # as z^5 at z = 1e-212 that the floor above refuses); its claim is taken
+        # only where the most precise mpmath value does not contradict it
+        top_dps, top = previous
+        with mpmath.workdps(top_dps):
+            claim = _evalf_strict(e, digits)
+            if claim is not None and claim != 0 and \
+                    abs(claim - top[k]) <= abs(claim) * mpmath.mpf(10) ** -(digits + 2):
+                done[k] = claim
+                continue
+        raise CannotDecide(f"the derivative cancels below the noise floor of {top_dps} digits "
+                           "(relative to its largest intermediate); its value cannot be certified")
+    return _unflat(deriv, [done[k] for k in range(len(flat))])
+
+
+def _simplifies_to_zero(e) -> bool:
+    """Whether sympy's exact rewriting turns a constant expression into 0."""
+    try:
+        # sympy keeps hypot(0, 1) and friends unevaluated; their elementary forms evaluate
+        plain = e.replace(_cf.hypot, lambda a, b: sympy.sqrt(a ** 2 + b ** 2)) \
+            .replace(_cf.log1p, lambda a: sympy.log(1 + a)).replace(_cf.expm1, lambda a: sympy.exp(a) - 1)
+        return plain == 0 or plain.is_zero is True or sympy.simplify(plain) == 0
+    except (ValueError, TypeError, AttributeError, RecursionError, NotImplementedError):
+        return False
+
+
+def _evalf_strict(e, digits: int):
+    try:
+        v = e.evalf(digits + 5, maxn=digits * 80, strict=True)
+    except (sympy.core.evalf.PrecisionExhausted, ValueError, TypeError):
         return None
-    low, high = results
-    if low is None or high is None:
+    if not v.is_Float:
         return None
-    with mpmath.workdps(2 * digits + 20):
-        tol = mpmath.mpf(10) ** -(digits + 2)
-        for a, b in zip(_flat(low), _flat(high)):
-            # an exact 0 at both precisions may be total cancellation (1 - tanh(x)^2
-            # at x = -300 is 1e-260): only evalf can tell, so let it
-            if b == 0 or not (mpmath.isfinite(b) and abs(a - b) <= tol * abs(b)):
-                return None
-    return high
+    return mpmath.mpf(v._mpf_)
 
 
-def _as_mpf(v):
-    if isinstance(v, (list, tuple)):
-        out = [_as_mpf(x) for x in v]
-        return None if any(x is None for x in out) else out
-    if isinstance(v, mpmath.mpc) or not isinstance(v, (mpmath.mpf, int)):
-        return None
-    return mpmath.mpf(v)
+class _Unsupported(Exception):
+    pass
 
 
-def _domain_pass(program: Program, problem: Problem,
+_MP_FUNCS = {
+    sympy.exp: mpmath.exp, sympy.log: mpmath.log, sympy.sin: mpmath.sin, sympy.cos: mpmath.cos,
+    sympy.tan: mpmath.tan, sympy.cot: mpmath.cot, sympy.sec: mpmath.sec, sympy.csc: mpmath.csc,
+    sympy.asin: mpmath.asin, sympy.acos: mpmath.acos, sympy.atan: mpmath.atan,
+    sympy.sinh: mpmath.sinh, sympy.cosh: mpmath.cosh, sympy.tanh: mpmath.tanh,
+    sympy.sech: mpmath.sech, sympy.csch: mpmath.csch, sympy.coth: mpmath.coth,
+    sympy.asinh: mpmath.asinh, sympy.acosh: mpmath.acosh, sympy.atanh: mpmath.atanh,
+    sympy.erf: mpmath.erf, sympy.erfc: mpmath.erfc, sympy.Abs: abs, sympy.sign: mpmath.sign,
+    sympy.atan2: mpmath.atan2, sympy.Max: max, sympy.Min: min,
+    _cf.log1p: mpmath.log1p, _cf.expm1: mpmath.expm1, _cf.hypot: mpmath.hypot,
+}
+
+
+def _mp_tree(exprs, env):
+    """Values of sympy expressions in mpmath, shared subtrees once, and the
+    largest magnitude of any term of a sum."""
+    memo: dict[Any, Any] = {}
+    mag = mpmath.mpf(0)
+    stack = list(exprs)
+    while stack:
+        node = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        pending = [a for a in node.args if a not in memo] if node.args and not node.is_Number else []
+        if pending and not (node.is_Rational or node.is_Float):
+            stack.extend(pending)
+            continue
+        stack.pop()
+        memo[node] = v = _mp_node(node, memo, env)
+        if isinstance(v, mpmath.mpc) or not mpmath.isfinite(v):
+            raise _Unsupported
+        if node.is_Add:
+            # only a sum cancels (or absorbs a small term): products, powers and
+            # functions keep their relative error, which the levels' agreement checks
+            mag = max([mag] + [abs(memo[a]) for a in node.args])
+    return [memo[e] for e in exprs], mag
+
+
+def _mp_node(node, memo, env):
+    if node.is_Symbol:
+        r = env[node]
+        return mpmath.mpf(r.p) / r.q
+    if node.is_Rational:
+        return mpmath.mpf(node.p) / node.q
+    if node.is_Float:
+        return mpmath.mpf(node._mpf_)
+    if node is sympy.pi:
+        return +mpmath.pi
+    if node is sympy.E:
+        return mpmath.e()
+    args = [memo[a] for a in node.args]
+    if node.is_Add:
+        return mpmath.fsum(args)
+    if node.is_Mul:
+        return mpmath.fprod(args)
+    if node.is_Pow:
+        base, ex = args
+        if base < 0 and not node.exp.is_Integer:
+            raise _Unsupported
+        if base == 0 and ex <= 0:
+            raise _Unsupported
+        return mpmath.power(base, ex)
+    if node.func is sympy.Heaviside:    # sympy's Heaviside(0) is 1/2
+        return mpmath.mpf(0) if args[0] < 0 else mpmath.mpf(1) if args[0] > 0 else mpmath.mpf(1) / 2
+    fn = _MP_FUNCS.get(node.func)
+    if fn is None:
+        raise _Unsupported
+    return fn(*args)
+
+
+def _unflat(shape, flat):
+    it = iter(flat)
+
+    def build(s):
+        return [build(x) for x in s] if isinstance(s, list) else next(it)
+    return build(shape)
+
+
+_CRITICAL = {"asin": (0, 1, -1), "acos": (0, 1, -1), "atanh": (0, 1, -1), "acosh": (0, 1),
+             "log1p": (0, -1)}
+
+
+class _Checked:
+    """``MpOps`` with the real-domain and kink checks, for ``program.sweep``.
+
+    ``sweep`` applies the primitive slots in order, so the n-th call is the
+    n-th primitive slot: that is how a check knows the node it names.  An
+    argument within the working precision's noise of a critical value (0,
+    +-1, a tie) is decided exactly by sympy and replaced by the exact value
+    for every later use.
+    """
+
+    def __init__(self, program: Program, wrt, exact: Mapping[str, Any]):
+        self.program = program
+        self.active = program.active(wrt)
+        self.exact = exact
+        self.order = [i for i, s in enumerate(program.slots) if s.kind == OP]
+        self.calls = 0
+        self.mag: dict[int, Any] = {}
+        self.fixed: dict[int, Any] = {}
+        self.kinks: list[str] = []
+
+    value = staticmethod(MP_OPS.value)
+    constant = staticmethod(MP_OPS.constant)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._apply
+
+    def _apply(self, *args):
+        i = self.order[self.calls]
+        self.calls += 1
+        s = self.program.slots[i]
+        args = [self.fixed.get(a, v) for a, v in zip(s.args, args)]
+        mags = [max(abs(v), self.mag.get(a, 0)) for a, v in zip(s.args, args)]
+        args = self._resolve(s, args, mags)
+        if s.prim.domain is not None:
+            reason = s.prim.domain(*args)
+            if reason:
+                raise _Stop(f"{reason}: {describe(s.node)}")
+        if s.prim.name == "tan" and self._is_exactly(s.args[0], None, max(mags[0], 1), args[0], cos=True):
+            raise _Stop(f"tan of an odd multiple of pi/2 (infinite): {describe(s.node)}")
+        if self._kink_counts(i, s):
+            reason = s.prim.kink(*args)
+            if reason:
+                self.kinks.append(f"{reason}: {describe(s.node)}")
+        try:
+            v = s.prim.mp(*args)
+        except (ValueError, ZeroDivisionError) as err:
+            raise _Stop(f"{err}: {describe(s.node)}") from None
+        except (OverflowError, MemoryError):
+            raise _Overflow(f"domain not checked beyond {describe(s.node)}: its value is too "
+                            "large even for arbitrary-precision arithmetic") from None
+        if isinstance(v, mpmath.mpc):
+            raise _Stop(f"not a real number: {describe(s.node)}")
+        self.mag[i] = max([abs(v)] + mags)
+        return v
+
+    def _kink_counts(self, i: int, s) -> bool:
+        if not self.active[i] or s.prim.kink is None:
+            return False
+        # 0^y with the base fixed: 0^y is 0 for every y > 0, no edge along y
+        return s.prim.name != "pow" or self.active[s.args[0]]
+
+    def _resolve(self, s, args, mags):
+        args = list(args)
+        if s.prim.domain is None and s.prim.kink is None:
+            return args     # nothing here depends on an argument being exactly 0 or 1
+        for j, a in enumerate(s.args):
+            if self.program.slots[a].kind != OP:
+                continue        # inputs are exact binary values, literals never noise
+            for c in _CRITICAL.get(s.prim.name, (0,)):
+                if self._is_exactly(a, c, max(mags[j], abs(c)), args[j]):
+                    self.fixed[a] = args[j] = mpmath.mpf(c)
+                    break
+        if s.prim.name in ("max", "min") and args[0] != args[1]:
+            mag = max(mags)
+            if abs(args[0] - args[1]) <= _noise(mag) and \
+                    _exactly(self._sympy(s.args[0]) - self._sympy(s.args[1]), 0, s.node) is True:
+                args[1] = args[0]
+        return args
+
+    def _is_exactly(self, slot: int, c, mag, v, cos: bool = False) -> bool:
+        if cos:
+            v = mpmath.cos(v)
+        elif v == c:
+            return self.program.slots[slot].kind != OP or \
+                _exactly(self._sympy(slot), c, self.program.slots[slot].node) is True
+        if abs(v - (c or 0)) > _noise(mag):
+            return False
+        e = self._sympy(slot)
+        return _exactly(sympy.cos(e) if cos else e, 0 if cos else c, self.program.slots[slot].node) is True
+
+    def _sympy(self, slot: int):
+        node = self.program.slots[slot].node
+        subs = {sympy_bridge.symbol(k): v for k, v in self.exact.items()}
+        return sympy_bridge.to_sympy(node).xreplace(subs)
+
+
+def _noise(mag):
+    return mag * mpmath.mpf(2) ** -(mpmath.mp.prec - 24)
+
+
+def _exactly(e, c, node) -> bool:
+    """Whether the exact value ``e`` is ``c``; ``CannotDecide`` if sympy cannot tell."""
+    d = e - c
+    if d == 0:
+        return True
+    if _infinite(d):
+        return False
+    known = d.is_zero
+    if known is not None:
+        return known
+    try:
+        v = d.evalf(15, maxn=4000, strict=True)
+    except (sympy.core.evalf.PrecisionExhausted, ValueError, TypeError) as err:
+        raise CannotDecide(f"{describe(node)} is {c} to every digit computed, and sympy cannot "
+                           f"prove it is exactly {c} or not ({type(err).__name__})") from None
+    return v == 0
+
+
+def _domain_pass(program: Program, wrt, exact: Mapping[str, Any],
                  notes: list[str] | None = None) -> tuple[str | None, list[str]]:
     """Evaluate the expression in mpmath; the first domain violation, and kinks hit.
 
-    A value too large even for mpmath (exp of exp of ... of x) stops the pass:
-    the domain beyond it is left unchecked, said in ``notes``, and sympy's
-    derivative still decides (log(exp(u)) is u to sympy).
+    ``exact`` maps each variable to its exact rational value.  A value too
+    large even for mpmath (exp of exp of ... of x) stops the pass: the domain
+    beyond it is left unchecked, said in ``notes``, and sympy's derivative
+    still decides (log(exp(u)) is u to sympy).
     """
-    vals: list[Any] = []
-    active = program.active(problem.wrt)
-    kinks: list[str] = []
-    for i, s in enumerate(program.slots):
-        if s.kind == INPUT:
-            vals.append(mpmath.mpf(float(problem.point[s.name])))
-        elif s.kind == CONST:
-            node = s.node
-            vals.append(mpmath.mpf(node.text) if hasattr(node, "text") else CONSTANTS[node.name][1]())
-        else:
-            args = [vals[a] for a in s.args]
-            if s.prim.domain is not None:
-                reason = s.prim.domain(*args)
-                if reason:
-                    return f"{reason}: {describe(s.node)}", kinks
-            if active[i] and s.prim.kink is not None:
-                reason = s.prim.kink(*args)
-                if reason:
-                    kinks.append(f"{reason}: {describe(s.node)}")
-            try:
-                v = s.prim.mp(*args)
-            except (ValueError, ZeroDivisionError) as err:
-                return f"{err}: {describe(s.node)}", kinks
-            except (OverflowError, MemoryError):
-                if notes is not None:
-                    notes.append(f"domain not checked beyond {describe(s.node)}: its value is too "
-                                 "large even for arbitrary-precision arithmetic")
-                return None, kinks
-            if isinstance(v, mpmath.mpc):
-                return f"not a real number: {describe(s.node)}", kinks
-            vals.append(v)
-    return None, kinks
+    ops = _Checked(program, wrt, exact)
+    inputs = {k: mpmath.mpf(v.p) / v.q for k, v in exact.items()}
+    try:
+        sweep(program, ops, inputs)
+    except _Stop as stop:
+        return str(stop), ops.kinks
+    except _Overflow as over:
+        if notes is not None:
+            notes.append(str(over))
+    return None, ops.kinks
 
 
-def _evaluate(deriv, subs, digits: int) -> tuple[list | Any, str | None]:
-    """Evaluate a scalar / nested list of sympy derivatives to mpf values."""
+def _evaluate(deriv, subs, digits: int, strict: bool = False) -> tuple[list | Any, str | None]:
+    """Evaluate a scalar / nested list of sympy derivatives to mpf values by evalf."""
     if isinstance(deriv, list):
         out = []
         for d in deriv:
-            v, why = _evaluate(d, subs, digits)
+            v, why = _evaluate(d, subs, digits, strict)
             if why:
                 return None, why
             out.append(v)
@@ -198,17 +497,24 @@ def _evaluate(deriv, subs, digits: int) -> tuple[list | Any, str | None]:
     # "0.e-474", which a following power or sin makes into a bogus nonzero value
     # (5.8e-712 for d/dx (x-1)^2.5 at 1); exact substitution lets sympy see the 0.
     try:
-        v = deriv.xreplace(subs).evalf(digits, maxn=digits * 8)
-    except (ValueError, TypeError):
-        # a Max/Min/sign whose exact argument sympy cannot compare with 0 at
-        # construction (relu(u) with u ~ 1e-41 next to a kink): let evalf decide
-        v = deriv.evalf(digits, subs=subs, maxn=digits * 8)
+        try:
+            v = deriv.xreplace(subs).evalf(digits, maxn=digits * 80 if strict else digits * 8,
+                                           strict=strict)
+        except (ValueError, TypeError):
+            # a Max/Min/sign whose exact argument sympy cannot compare with 0 at
+            # construction (relu(u) with u ~ 1e-41 next to a kink): let evalf decide
+            v = deriv.evalf(digits, subs=subs, maxn=digits * 8)
+    except sympy.core.evalf.PrecisionExhausted:
+        raise CannotDecide("the derivative cancels below every precision tried (up to "
+                           f"{digits * 80} digits); its value cannot be certified") from None
     if v.has(sympy.zoo, sympy.oo, -sympy.oo) or v in (sympy.oo, -sympy.oo, sympy.zoo):
         return None, "the derivative is infinite here"
     if v.has(sympy.nan) or v is sympy.nan:
         return None, "the derivative is undefined here (nan)"
     if not v.is_number:
-        return None, f"the derivative could not be evaluated ({v})"
+        # sympy left part of its derivative unevaluated (Derivative(sign(...))):
+        # that says nothing about whether the derivative exists
+        raise CannotDecide(f"sympy left part of the derivative unevaluated ({str(v)[:200]})")
     re, im = v.as_real_imag()
     if im != 0 and abs(im) > abs(re) * sympy.Float(10) ** (-digits + 5):
         return None, "the derivative is not real here"
@@ -242,102 +548,145 @@ def _to_str(values, digits: int):
             if values != 0 else "0"
 
 
-def _jump(problem: Problem, sym, subs) -> str | None:
-    """Whether the function, or a derivative below the requested order, jumps.
+# --- kinks: one-sided limits -------------------------------------------------
+
+def _moved(subs, sym, sign: int, power: int):
+    x = subs[sym]
+    moved = dict(subs)
+    moved[sym] = x + sign * sympy.Rational(1, 10 ** power) * (abs(x) if x != 0 else 1)
+    return moved
+
+
+def _side_defined(problem: Problem, names: Mapping[str, str], subs, sym, sign: int) -> str | None:
+    """Why the expression is undefined just beside the point along ``sym``, or None.
+
+    ``names`` maps the safe symbol names back to the AST's own."""
+    moved = _moved(subs, sym, sign, _OFFSETS[-1])
+    exact = {names[s.name]: v for s, v in moved.items() if s.name in names}
+    with mpmath.workdps(_SIDE_DIGITS + _GUARD):
+        why, _ = _domain_pass(compile_program(problem.expr), [names[w] for w in problem.wrt], exact)
+    return why
+
+
+def _limit(expr, subs, sym, sign: int):
+    """One-sided limit of ``expr`` along ``sym``: (value, error) or (None, why).
+
+    Values at offsets 10^-30 ... 10^-120, Aitken-extrapolated (exact for
+    L + c delta^p); a sequence that grows (an infinite slope) has no limit.
+    """
+    vals = []
+    with mpmath.workdps(_SIDE_DIGITS):
+        for power in _OFFSETS:
+            v, why = _evaluate(expr, _moved(subs, sym, sign, power), _SIDE_DIGITS)
+            if why:
+                return None, why
+            vals.append(v)
+        shape = vals[0]
+        cols = list(zip(*[_flat(v) for v in vals]))
+        limits, errs = [], []
+        for seq in cols:
+            d1, d2, d3 = (seq[k + 1] - seq[k] for k in range(3))
+            if abs(d3) <= mpmath.mpf(10) ** -(DIGITS + 5) * abs(seq[-1]):
+                limits.append(seq[-1])
+                errs.append(abs(d3))
+                continue
+            if abs(d3) >= abs(d2) or abs(d2) >= abs(d1):
+                return None, "grows without bound" if abs(seq[-1]) > abs(seq[0]) else "does not settle"
+            a2 = _aitken(seq[1], seq[2], seq[3])
+            a1 = _aitken(seq[0], seq[1], seq[2])
+            err = max(abs(a2 - a1), mpmath.mpf(10) ** -(DIGITS + 5) * abs(a2))
+            # a limit within its error of 0 is 0 (abs(x)^1.5 at 0: 1.5e-15, 1.5e-30, ...)
+            limits.append(mpmath.mpf(0) if abs(a2) <= 2 * err else a2)
+            errs.append(err)
+        scale = max(abs(v) for seq in cols for v in seq)
+        return (_unflat(shape, limits), max(errs), scale), None
+
+
+def _aitken(a, b, c):
+    den = (c - b) - (b - a)
+    return c if den == 0 else c - (c - b) ** 2 / den
+
+
+def _jump(problem: Problem, names: Mapping[str, str], sym, subs) -> str | None:
+    """Whether the function, or a derivative below the requested order, jumps,
+    or the function is undefined on one side (an edge of its domain).
 
     Matching one-sided derivatives prove nothing across a jump: sign(x) has
     slope 0 on both sides of 0, atan2(y, x) slope 1/x on both sides of the
-    negative x axis, relu(x) second derivative 0 on both sides of 0.  Each
-    lower derivative must have the same limit from every side as at the
-    point itself.
+    negative x axis, relu(x) second derivative 0 on both sides of 0.
     """
+    for name in problem.wrt:
+        s = sympy_bridge.symbol(name)
+        for sign in (1, -1):
+            why = _side_defined(problem, names, subs, s, sign)
+            if why:
+                side = "+" if sign > 0 else "-"
+                other, _ = _limit(sympy_bridge.derivative(sym, (name,), 1), subs, s, -sign)
+                shown = (f"; the one-sided derivative {name}{'-' if sign > 0 else '+'}: "
+                         f"{_brief(other[0])}") if other else ""
+                return (f"the function is only defined on one side: undefined just {side} of the "
+                        f"point along {name} ({why}){shown}")
     lower = [sym] + [sympy_bridge.derivative(sym, problem.wrt, k) for k in range(1, problem.order)]
     for k, expr in enumerate(lower):
         what = "the function" if k == 0 else "the derivative" if k == 1 else f"derivative {k}"
-        at, why = _evaluate(expr, subs, 30)
+        at, why = _evaluate(expr, subs, _SIDE_DIGITS)
         if why:
             return f"{what} cannot be evaluated at the point: {why}"
         for name in problem.wrt:
             s = sympy_bridge.symbol(name)
             for sign in (1, -1):
                 side = "above" if sign > 0 else "below"
-                near = []
-                for power in (40, 30):
-                    moved = dict(subs)
-                    moved[s] = subs[s] + sign * sympy.Rational(1, 10 ** power) * max(1, abs(subs[s]))
-                    v, why = _evaluate(expr, moved, 30)
-                    if why:
-                        return f"{what} is not defined just {side} the point in {name}"
-                    near.append(v)
-                # continuous (even with an infinite slope, cbrt at 0) when the gap
-                # shrinks as the side approaches; a jump keeps its size
-                gap40, gap30 = (_gap(v, at) for v in near)
-                if not _close(near[0], at) and gap40 > gap30 / 1000:
-                    return (f"{what} jumps: {_brief(at)} at the point, {_brief(near[0])} just {side} "
-                            f"it in {name}")
+                got, why = _limit(expr, subs, s, sign)
+                if why:
+                    return f"{what} has no limit just {side} the point in {name} ({why})"
+                limit, err, _ = got
+                if _differ(limit, at, err):
+                    return (f"{what} jumps: {_brief(at)} at the point, limit {_brief(limit)} "
+                            f"just {side} it in {name}")
     return None
 
 
-def _gap(a, b):
-    return max(_gap(x, y) for x, y in zip(a, b)) if isinstance(a, list) else abs(a - b)
+def _differ(a, b, err) -> bool:
+    """Whether two limits differ beyond their error estimate (no absolute threshold)."""
+    return any(abs(x - y) > 2 * err + mpmath.mpf(10) ** -(DIGITS - 5) * max(abs(x), abs(y))
+               for x, y in zip(_flat(a), _flat(b)))
 
 
 def _at_kink(problem: Problem, deriv, subs, kinks: list[str], digits: int) -> Reference:
-    """Trust the derivative at a kink only if all one-sided values agree.
-
-    Each side is sampled at two distances (1e-40 and 1e-30, relative): the
-    values must agree across sides *and* settle as the point is approached,
-    otherwise an infinite slope whose sides happen to match (cbrt(x) at 0,
-    x^(-2/3) on both sides) would be reported as a huge finite derivative.
-    """
+    """The derivative at a kink: the common limit of the one-sided derivatives."""
     sides = []
     for name in problem.wrt:
         sym = sympy_bridge.symbol(name)
-        x = subs[sym]
-        near = []
-        for power in (40, 30):
-            delta = sympy.Rational(1, 10 ** power) * max(1, abs(x))
-            for sign in (1, -1):
-                moved = dict(subs)
-                moved[sym] = x + sign * delta
-                near.append(_evaluate(deriv, moved, digits))
-        (p40, why_p40), (m40, why_m40), (p30, why_p30), (m30, why_m30) = near
-        sides.append((name, "+", p40, why_p40 or why_p30, p30))
-        sides.append((name, "-", m40, why_m40 or why_m30, m30))
-    first = sides[0][2]
-    agree = all(why is None for _, _, _, why, _ in sides) and all(
-        _close(v, first) for _, _, v, _, _ in sides)
-    settled = agree and all(_close(v, farther) for _, _, v, _, farther in sides)
-    if not settled:
-        detail = "; ".join(f"{n}{s}: {_brief(v) if why is None else why}" for n, s, v, why, _ in sides)
-        growing = " agree but do not settle as the point is approached" if agree else ""
-        return Reference(NOT_DIFFERENTIABLE,
-                         message=f"{kinks[0]} (one-sided derivatives{growing}: {detail})",
-                         digits=digits, details={"kinks": kinks})
-    # the one-sided limits agree: the derivative exists and is their common value,
-    # known to about 25 digits (the sides sit 1e-40 away; a term of size 1e-25
-    # or less relative to the scale is taken as the vanishing O(delta) part)
-    scale = max((abs(v) for v in _flat(first)), default=0)
-    first = _snap(first, mpmath.mpf(10) ** -25 * max(1, scale))
-    ref = _reference_ok(first, 25)
+        for sign in (1, -1):
+            got, why = _limit(deriv, subs, sym, sign)
+            sides.append((name, "+" if sign > 0 else "-", got, why))
+    how = "one-sided limits taken numerically (offsets 1e-30 ... 1e-120, extrapolated)"
+    if any(why for *_, why in sides):
+        detail = "; ".join(f"{n}{s}: {_brief(g[0]) if g else why}" for n, s, g, why in sides)
+        return Reference(NOT_DIFFERENTIABLE, message=f"{kinks[0]} (one-sided derivatives: {detail})",
+                         digits=digits, details={"kinks": kinks, "note": how})
+    first = sides[0][2][0]
+    err = max(g[1] for *_, g, _ in sides)
+    if any(_differ(g[0], first, err) for *_, g, _ in sides):
+        detail = "; ".join(f"{n}{s}: {_brief(g[0])}" for n, s, g, _ in sides)
+        return Reference(NOT_DIFFERENTIABLE, message=f"{kinks[0]} (one-sided derivatives: {detail})",
+                         digits=digits, details={"kinks": kinks, "note": how})
+    # the common limit, to the digits its error estimate allows: relative to the
+    # limit, or for a limit of 0 to the size of the one-sided values approaching it
+    with mpmath.workdps(_SIDE_DIGITS):
+        scale = max((abs(v) for v in _flat(first)), default=mpmath.mpf(0)) or \
+            max(g[2] for *_, g, _ in sides)
+        good = digits if scale == 0 or err == 0 else int(min(digits, -mpmath.log10(err / scale)))
+    if good < 17:
+        raise CannotDecide(f"{kinks[0]}: the one-sided derivatives agree, but their limit is "
+                           f"known to only {max(good, 0)} digits")
+    ref = _reference_ok(first, good)
     return Reference(ref.status, ref.value, ref.exact, ref.message, ref.digits,
-                     details={"kinks": kinks, "note": "derivative exists at a kink: limit of one-sided values"})
+                     details={"kinks": kinks, "note": f"derivative exists at a kink: {how}"})
 
 
 def _flat(v):
     return [x for item in v for x in _flat(item)] if isinstance(v, list) else [v]
-
-
-def _snap(v, tiny):
-    if isinstance(v, list):
-        return [_snap(x, tiny) for x in v]
-    return mpmath.mpf(0) if abs(v) < tiny else v
-
-
-def _close(a, b) -> bool:
-    if isinstance(a, list):
-        return all(_close(x, y) for x, y in zip(a, b))
-    return abs(a - b) <= mpmath.mpf(10) ** -18 * max(1, abs(a), abs(b))
 
 
 def _brief(v) -> str:

@@ -518,9 +518,8 @@ def _str_list(v: str | list[str]) -> list[str]:
 
 
 def _point_value(name: str, v: Any) -> float:
-    if isinstance(v, str):
-        # the same rules as --at name=value (constant expressions such as pi/4)
-        return parse_at(f"{name}={v}")[name]
+    # the same rules as --at name=value (constant expressions such as pi/4), the
+    # key checked as a variable name and a string value parsed whole
     return parse_at({name: v})[name]
 
 

@@ -28,6 +28,14 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from reference_classes import (
+    cancellations,
+    hidden_kinks,
+    judge_cancellation,
+    judge_hidden_kink,
+    judge_scaled,
+    scaled,
+)
 from strategies import judge, problems
 
 from derivcmp.compare import compare
@@ -53,6 +61,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--timeout", type=float, default=5.0, help="per-stage deadline (s)")
     ap.add_argument("--no-write", action="store_true", help="do not update fuzz/README.md")
+    ap.add_argument("--class-share", type=float, default=0.25,
+                    help="share of the time for the issue-8 reference classes")
     args = ap.parse_args(argv)
 
     counts = collections.Counter()
@@ -60,7 +70,7 @@ def main(argv=None) -> int:
     categories: dict[tuple[str, str, bool], list[str]] = collections.defaultdict(list)
     crashes: list[str] = []
     slowest = [0.0, ""]
-    stop_at = time.monotonic() + args.seconds
+    stop_at = time.monotonic() + args.seconds * (1 - args.class_share)
     start = time.monotonic()
 
     strategy = st.one_of(problems(max_depth=3, max_order=2),
@@ -102,8 +112,9 @@ def main(argv=None) -> int:
         one()
     except StopFuzz:
         pass
+    class_counts = run_classes(args, args.seconds * args.class_share, counts, categories, crashes)
     elapsed = time.monotonic() - start
-    summary = render(args, counts, ref_status, categories, crashes, elapsed, slowest)
+    summary = render(args, counts, ref_status, categories, crashes, elapsed, slowest, class_counts)
     print(summary)
     if crashes:
         print("\n\n".join(crashes), file=sys.stderr)
@@ -123,7 +134,55 @@ def main(argv=None) -> int:
     return 1 if crashes or counts["bugs"] or counts["hangs"] else 0
 
 
-def render(args, counts, ref_status, categories, crashes, elapsed, slowest) -> str:
+def run_classes(args, seconds: float, counts, categories, crashes) -> collections.Counter:
+    """The issue-8 classes, each judged by its own oracle (tests/reference_classes.py),
+    in turn until ``seconds`` are spent: a wrong reference is a bug."""
+    from derivcmp import deadline
+
+    tried = collections.Counter()
+    kinds = [("hidden kink", hidden_kinks(), judge_hidden_kink),
+             ("scaled 1e-40..1e40", scaled(), judge_scaled),
+             ("cancellation < 1e-300", cancellations(), judge_cancellation)]
+
+    def make(name, strategy, judge_one, until):
+        @seed(args.seed)
+        @settings(max_examples=10 ** 9, phases=[Phase.generate], database=None, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(strategy)
+        def one(case):
+            if time.monotonic() > until:
+                raise StopFuzz
+            tried[name] += 1
+            counts["inputs"] += 1
+            try:
+                got = deadline.call(lambda: judge_one(*case), args.timeout * 3)
+            except Exception:  # noqa: BLE001 - a crash is what we are counting
+                counts["crashes"] += 1
+                crashes.append(f"{name} {case!r}\n{traceback.format_exc()}")
+                return
+            if isinstance(got, deadline.Timeout):
+                counts["hangs"] += 1
+                categories[("reference", f"{name}: hang", True)].append(f"{case!r}")
+                return
+            if isinstance(got, deadline.Crashed):
+                counts["crashes"] += 1
+                crashes.append(f"{name} {case!r}: {got.message}")
+                return
+            for why in got:
+                counts["bugs"] += 1
+                categories[("reference", name, True)].append(why)
+        return one
+
+    start = time.monotonic()
+    for k, (name, strategy, judge_one) in enumerate(kinds):
+        try:
+            make(name, strategy, judge_one, start + (k + 1) * seconds / len(kinds))()
+        except StopFuzz:
+            pass
+    return tried
+
+
+def render(args, counts, ref_status, categories, crashes, elapsed, slowest, class_counts=None) -> str:
     lines = [(f"Run: `python fuzz/run.py --seconds {args.seconds:g} --seed {args.seed}` "
              f"(per-stage deadline {args.timeout:g} s), {elapsed:.0f} s wall."), "",
              "| inputs tried | crashes | hangs | disagreements (bugs) | documented limits hit |",
@@ -131,6 +190,8 @@ def render(args, counts, ref_status, categories, crashes, elapsed, slowest) -> s
              (f"| {counts['inputs']} | {counts['crashes']} | {counts['hangs']} | {counts['bugs']} "
              f"| {counts['limits']} |"), "",
              "Reference statuses: " + ", ".join(f"{k} {v}" for k, v in ref_status.most_common()) + ".",
+             "Issue-8 reference classes (inputs, each judged by its own oracle): "
+             + ", ".join(f"{k} {v}" for k, v in (class_counts or {}).items()) + ".",
              f"Slowest input ({slowest[0]:.1f} s): `{slowest[1]}`", "",
              "| method | category | bug? | count | examples |", "| --- | --- | --- | ---: | --- |"]
     for (method, category, bug), examples in sorted(categories.items(), key=lambda kv: -len(kv[1])):

@@ -303,7 +303,8 @@ def test_a_case_that_times_out_does_not_stop_the_batch():
 def test_a_hanging_case_is_stopped_and_the_others_keep_their_results(cases):
     with no_hang(120):
         run = run_cases(cases, timing=False, jobs=2, timeout=0.1, worker=hanging_worker)
+    # budget: 0.1 s for the reference, each method and the expected value
     assert [r.crashed for r in run.results] == [None, None, None,
-                                                  "the case did not finish within 2.8 s and was stopped"]
+                                                  "the case did not finish within 3 s and was stopped"]
     # (0.1 s per method is tight on a loaded machine: a cold case may itself time out)
     assert run.results[0].document["reference"]["status"] in ("ok", "timeout")

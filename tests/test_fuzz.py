@@ -145,3 +145,36 @@ def test_cli_random_method_and_format_options(words):
     for opt, w in zip(["--methods", "--format", "--order", "--timeout"], words):
         args += [opt, w]
     _invoke(args)
+
+
+# --- issue 8 classes: hidden kinks, scale, deep cancellation (fuzz/run.py runs more) ---
+
+from hypothesis import HealthCheck as _HC
+from hypothesis import given as _given
+from hypothesis import settings as _settings
+from reference_classes import (
+    cancellations,
+    hidden_kinks,
+    judge_cancellation,
+    judge_hidden_kink,
+    judge_scaled,
+    scaled,
+)
+
+
+@_settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(_HC))
+@_given(hidden_kinks())
+def test_kinks_hidden_by_exact_constants_are_found(case):
+    assert judge_hidden_kink(*case) == []
+
+
+@_settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(_HC))
+@_given(scaled())
+def test_scaling_an_expression_scales_its_reference(case):
+    assert judge_scaled(*case) == []
+
+
+@_settings(max_examples=8, deadline=None, database=None, suppress_health_check=list(_HC))
+@_given(cancellations())
+def test_cancellations_below_1e300_are_certified_or_refused(case):
+    assert judge_cancellation(*case) == []

@@ -469,8 +469,14 @@ def test_an_expected_value_that_cannot_be_evaluated(tmp_path):
 
 @pytest.mark.parametrize("call, message", [
     (lambda: parse_wrt("x,,y"), "--wrt: malformed list 'x,,y'; expected names like 'w' or 'w,x'"),
-    (lambda: parse_at({"x": "abc"}), "--at: the value of 'x' is not a number ('abc')"),
-    (lambda: parse_at("x=1e999"), "--at: the value of 'x' must be finite, got inf"),
+    (lambda: parse_at({"x": "abc"}),
+     "--at: the value of 'x' must be a number or a constant expression, not 'abc'"),
+    (lambda: parse_at({"x": [1]}), "--at: the value of 'x' is not a number ([1])"),
+    (lambda: parse_at({"x": float("inf")}), "--at: the value of 'x' must be finite, got inf"),
+    # the expression language's own number grammar, as in an expression
+    (lambda: parse_at("x=1e999"),
+     "error: --at x=...: number 1e999 is too large for float64 (column 1)\n  1e999\n  ^^^^^"),
+    (lambda: parse_at({"x=2,y": "3"}), "--at: 'x=2,y' is not a variable name"),
     (lambda: make_problem("x", "x", "x=1", 0), "--order must be a positive integer, got 0"),
     (lambda: resolve_methods(""), "--methods: malformed list ''"),
     (lambda: make_problem("x + y", None, "x=1"), "no value for variable 'y'; give it with --at y=..."),

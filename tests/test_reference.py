@@ -230,7 +230,7 @@ def test_cbrt_is_the_real_cube_root():
     ("min(x, y)*3", "x", "x=2,y=2", "min"),
     ("abs(x)*y", "x,y", "x=0,y=1", "abs"),      # Hessian below
     # infinite slopes: the one-sided values agree but grow without bound
-    ("cbrt(x)", "x", "x=0", "do not settle"),
+    ("cbrt(x)", "x", "x=0", "grows without bound"),
     ("sqrt(x)", "x", "x=0", "sqrt"),
     # jumps: the one-sided slopes agree (0, resp. 1/x) but the function does not
     ("sign(x)", "x", "x=0", "the function jumps"),

@@ -49,7 +49,8 @@ def method_document(g: Graded, timing: bool = True, f_time: Timing | None = None
                 "max_s": t.max_s, "runs": t.repeats, "warmup": t.warmup, "eval_over_f": f_multiple(t, f_time)}
     return {"name": o.method, "status": o.status, "grade": g.grade, "message": message(g),
             "value": finite_or_none(o.value), "abs_error": finite_or_none(g.abs_error),
-            "rel_error": finite_or_none(g.rel_error), "time": time,
+            "rel_error": finite_or_none(g.rel_error),
+            "component_rel_error": finite_or_none(g.component_rel_error), "time": time,
             "details": _jsonable(dict(o.details))}
 
 

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import fmt_error, fmt_time, most_accurate
+from .escape import markdown, markdown_code, visible
 from .text import CSV_FIELDS as EVAL_CSV_FIELDS
 from .text import csv_method_row
 
@@ -56,7 +57,7 @@ def progress(total: int, console: Console | None = None) -> Iterator:
         task = bar.add_task("cases", total=total, last="")
 
         def advance(_index: int, result) -> None:
-            bar.update(task, advance=1, last=result.case.id)
+            bar.update(task, advance=1, last=visible(result.case.id))
 
         yield advance
 
@@ -75,8 +76,9 @@ def _files_differ(run) -> bool:
 
 
 def case_label(r, with_file: bool) -> str:
-    return f"{os.path.basename(r.case.file)}:{r.case.id}" if with_file and not r.case.id.startswith(
+    label = f"{os.path.basename(r.case.file)}:{r.case.id}" if with_file and not r.case.id.startswith(
         os.path.basename(r.case.file) + ":") else r.case.id
+    return visible(label)       # a control character in an id is shown, not obeyed
 
 
 def _case_check(report, r) -> tuple[bool, str, str]:
@@ -201,12 +203,12 @@ def _render(run, summary, console: Console, report=None) -> None:
         console.print()
         console.print(Text("failures:", style="bold red"))
         for line in failure_lines(report, True):
-            console.print(Text(line), soft_wrap=True)
+            console.print(Text(visible(line)), soft_wrap=True)
     console.print()
     for line in footer(run, report):
         style = "bold red" if line.startswith(("check: FAIL", "interrupted")) else (
             "bold green" if line.startswith("check: PASS") else "dim")
-        console.print(Text(line, style=style), soft_wrap=True)
+        console.print(Text(visible(line), style=style), soft_wrap=True)
 
 
 SUMMARY_COLUMNS = ("method", "cases", "ok", "not ok", "no deriv.", "n/a", "skipped", "median rel error",
@@ -230,7 +232,7 @@ def summary_table(summary, timing: bool) -> Table:
     for i, col in enumerate(SUMMARY_COLUMNS):
         table.add_column(col, justify="left" if i in (0, 9) else "right", overflow="fold")
     for row in summary_rows(summary, timing):
-        table.add_row(*[Text(c) for c in row])     # ids are user text, not rich markup
+        table.add_row(*[Text(visible(c)) for c in row])     # ids are user text: not markup, no controls
     return table
 
 
@@ -265,7 +267,7 @@ def to_csv(run, report=None) -> str:
 # --- Markdown (GitHub-flavoured: CI step summaries, pull-request comments) ---------
 
 def _md(s: str) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
+    return markdown(s)
 
 
 def _md_mark(text: str) -> str:
@@ -303,7 +305,7 @@ def to_markdown(run, summary, report=None) -> str:
     header = ["case", "reference"] + methods + ["most accurate"] + (["check"] if report else [])
     rows = []
     for label, ref, cells, best, verdict in case_rows(run, report):
-        row = [f"`{label}`", ref]
+        row = [markdown_code(label), ref]
         for mark, text, passed in cells:
             text = _md_mark(mark) + text
             row.append(text if passed else f"**{text}** ❌")

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from . import fmt_error
+from .escape import xml_safe
 
 
 def to_junit(report, diagnostics: Iterable = (), elapsed_s: float = 0.0) -> str:
@@ -58,7 +59,8 @@ def to_junit(report, diagnostics: Iterable = (), elapsed_s: float = 0.0) -> str:
                               **{k: str(v) for k, v in counts[file].items()})
         suite.extend(cases)
     ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    # ids and messages are user text: characters XML forbids are shown, not written
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + xml_safe(ET.tostring(root, encoding="unicode")) + "\n"
 
 
 def _kind(v) -> str:

@@ -1,0 +1,211 @@
+"""Issue 8, item 1: the reference is sound, or says it cannot decide.
+
+One test per example of the issue, each asserting the status and the value
+(a closed form, or mpmath at high precision computed here, independently of
+derivcmp).  Each example stands for a class; the fuzzers in ``fuzz/`` and
+``tests/test_fuzz.py`` generate more members of each.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import mpmath
+import pytest
+
+from derivcmp import reference
+from derivcmp.backends import registry
+from derivcmp.compare import compare_text, make_problem, run_with_deadline
+from derivcmp.expr import parse
+from derivcmp.problem import ERROR, NOT_DIFFERENTIABLE, OK, UNDEFINED
+from derivcmp.reference import compute_reference
+
+
+def ref(text, at, wrt=None, order=1):
+    problem, _ = make_problem(text, wrt, at, order)
+    return compute_reference(problem)
+
+
+# --- kinks hidden by exact constants ------------------------------------------
+
+@pytest.mark.parametrize("text, sides", [
+    ("abs(x - sin(pi))", "x+: 1.0; x-: -1.0"),
+    ("max(x, sin(pi))", "x+: 1.0; x-: 0.0"),
+    ("abs(x + cos(pi/2))", "x+: 1.0; x-: -1.0"),
+    ("relu(x - tan(pi))", "x+: 1.0; x-: 0.0"),
+    ("abs(x + log(exp(2)) - 2)", "x+: 1.0; x-: -1.0"),
+])
+def test_a_kink_argument_that_is_an_exact_zero_is_a_kink(text, sides):
+    r = ref(text, "x=0")
+    assert r.status == NOT_DIFFERENTIABLE, (r.status, r.exact)
+    assert sides in r.message
+
+
+def test_a_tie_made_of_exact_constants_is_a_tie():
+    r = ref("min(x + sin(pi), 0)", "x=0")
+    assert r.status == NOT_DIFFERENTIABLE
+    assert "x+: 0.0; x-: 1.0" in r.message
+
+
+def test_a_tiny_nonzero_constant_is_not_taken_for_zero():
+    # x - 1e-70 at 0 is not a kink: abs' is -1 there
+    r = ref("abs(x - 1e-70)", "x=0")
+    assert r.status == OK and float(r.exact) == -1.0
+
+
+@pytest.mark.parametrize("text, why", [
+    ("x/0", "division by zero"),
+    ("x/(x-x)", "division by zero"),
+    ("x*tan(pi/2)", "tan of an odd multiple of pi/2"),
+    ("x/sin(pi)", "division by zero"),
+    ("x*log(sin(pi))", "log of a non-positive number"),
+])
+def test_sympys_complex_infinity_is_undefined(text, why):
+    r = ref(text, "x=1")
+    assert r.status == UNDEFINED
+    assert why in r.message
+    c = compare_text(text, at="x=1", timing=False)
+    assert c.reference.status == UNDEFINED
+    # the float methods still report, the symbolic one says its formula is infinite
+    statuses = {g.name: g.outcome.status for g in c.results}
+    assert set(statuses.values()) <= {UNDEFINED, "error"}, statuses
+
+
+def test_symbolic_backend_reports_complex_infinity_in_words():
+    problem, _ = make_problem("x/0", None, "x=1", 1)
+    out = run_with_deadline(registry()["symbolic"], problem, False, None)
+    assert out.status == UNDEFINED
+    assert out.message == "the formula is infinite here (sympy's complex infinity)"
+
+
+def test_a_method_that_recurses_too_deeply_states_a_limit(monkeypatch):
+    class Deep:
+        name = "deep"
+
+    def boom(*_):
+        raise RecursionError
+    problem, _ = make_problem("x", None, "x=1", 1)
+    compare_mod = importlib.import_module("derivcmp.compare")
+    monkeypatch.setattr(compare_mod.backends, "run", boom)
+    out = run_with_deadline(Deep(), problem, False, None)
+    assert out.status == ERROR
+    assert out.message == "limit: the expression is nested too deeply for this method"
+
+
+def test_complex_infinity_past_the_domain_pass_is_undefined(monkeypatch):
+    monkeypatch.setattr(reference, "_domain_pass", lambda *a, **k: (None, []))
+    r = ref("x/sin(pi)", "x=1")
+    assert r.status == UNDEFINED
+    assert r.message == ("the expression is infinite or undefined here (sympy evaluates it to "
+                         "complex infinity, e.g. a division by an exact 0)")
+
+
+def test_an_expected_formula_that_is_infinite_says_so():
+    with pytest.raises(ValueError, match=r"the formula is infinite \(sympy's complex infinity\)"):
+        reference.value_at(parse("1/sin(pi)"), {})
+
+
+# --- scale-free decisions ---------------------------------------------------------
+
+@pytest.mark.parametrize("scale", ["6.626e-34", "1e-300", "1e40", "1"])
+def test_a_scaled_kink_is_still_a_kink(scale):
+    r = ref(f"{scale}*abs(x)", "x=0")
+    assert r.status == NOT_DIFFERENTIABLE
+    assert "one-sided derivatives" in r.message
+
+
+@pytest.mark.parametrize("size", ["1e-20", "1e-200", "1e20"])
+def test_a_tiny_jump_is_a_jump(size):
+    r = ref(f"x + {size}*sign(x)", "x=0")
+    assert r.status == NOT_DIFFERENTIABLE
+    assert "the function jumps" in r.message
+
+
+@pytest.mark.parametrize("text", ["abs(x)^1.5", "x*sqrt(abs(x))", "x*cbrt(x)", "1e-40*x*abs(x)",
+                                  "1e40*abs(x)^1.5"])
+def test_a_derivative_that_exists_at_a_kink_is_zero(text):
+    r = ref(text, "x=0")
+    assert r.status == OK, r.message
+    assert r.exact == "0"
+    assert "limit" in r.details["note"]
+
+
+def test_a_kink_limit_is_found_below_the_kinks_own_scale():
+    # derivative 1e-60 + 1.5 sqrt|x| sign(x): the limit is 1e-60, not 0
+    r = ref("1e-60*x + abs(x)^1.5", "x=0")
+    assert r.status == OK, r.message
+    assert abs(mpmath.mpf(r.exact) - mpmath.mpf("1e-60")) < mpmath.mpf("1e-80")
+
+
+# --- domain edges: one rule ---------------------------------------------------------
+
+@pytest.mark.parametrize("text, side", [
+    ("sqrt(x)^2", "x+: 1.0"),
+    ("sqrt(x)^3", "x+: 0.0"),
+    ("x^1.5", "x+: 0.0"),
+])
+def test_an_edge_of_the_domain_has_only_a_one_sided_derivative(text, side):
+    r = ref(text, "x=0")
+    assert r.status == NOT_DIFFERENTIABLE
+    assert "only defined on one side" in r.message and side in r.message
+
+
+@pytest.mark.parametrize("text, at, wrt", [
+    ("0^x", "x=1", None),
+    ("x^y", "x=0,y=2", "y"),
+])
+def test_zero_to_a_positive_power_is_zero_inside_the_domain(text, at, wrt):
+    r = ref(text, at, wrt)
+    assert r.status == OK, r.message
+    assert r.exact == "0"
+
+
+# --- cancellation beyond the working precision ----------------------------------------
+
+def test_cancellation_below_1e300_is_certified():
+    r = ref("sin(x + 1e-300*1e-300) - sin(x)", "x=1")
+    assert r.status == OK, r.message
+    with mpmath.workdps(1300):
+        truth = mpmath.cos(1 + mpmath.mpf(10) ** -600) - mpmath.cos(1)
+        assert abs(mpmath.mpf(r.exact) - truth) < abs(truth) * mpmath.mpf(10) ** -45
+
+
+def test_a_term_lost_at_two_precisions_is_not_hidden_by_a_smaller_one():
+    # at 65 and 130 digits both evaluations see only 1e-700 (agreeing), but the
+    # true derivative is dominated by cos(1 + 1e-600) - cos(1) ~ -8.4e-601
+    r = ref("sin(x + 1e-300*1e-300) - sin(x) + 1e-300*1e-300*1e-100*x", "x=1")
+    assert r.status == OK, r.message
+    with mpmath.workdps(1300):
+        truth = mpmath.cos(1 + mpmath.mpf(10) ** -600) - mpmath.cos(1) + mpmath.mpf(10) ** -700
+        assert abs(mpmath.mpf(r.exact) - truth) < abs(truth) * mpmath.mpf(10) ** -45
+
+
+def test_cancellation_beyond_every_precision_is_not_certified():
+    r = ref("sin(x + 1e-300^20) - sin(x)", "x=1")
+    assert r.status == ERROR
+    assert r.message.startswith("the reference cannot decide: the derivative cancels below")
+
+
+# --- limits ---------------------------------------------------------------------------
+
+def test_deep_nesting_is_a_stated_limit_not_a_traceback():
+    text = "sigmoid(" * 30 + "x" + ")" * 30
+    r = ref(text, "x=0.5")
+    assert r.status == ERROR
+    assert r.message == "reference limit: the expression is nested too deeply for sympy to differentiate"
+    # the float methods still answer
+    c = compare_text(text, at="x=0.5", timing=False, methods=["ad-reverse"])
+    assert c.results[0].outcome.status == OK
+
+
+def test_an_unevaluated_sympy_derivative_is_not_called_undefined():
+    # found by fuzz/run.py: sympy leaves Derivative(sign(hypot(-2, z) - pi), z) unevaluated;
+    # the derivative exists (mpmath: -0.2823...), so 'undefined' would be a wrong answer
+    r = ref("cbrt(pi - hypot(-2, z))", "z=1.5", "z", 2)
+    if r.status == OK:
+        with mpmath.workdps(60):
+            truth = mpmath.diff(lambda z: mpmath.cbrt(mpmath.pi - mpmath.hypot(-2, z)), mpmath.mpf(1.5), 2)
+            assert abs(mpmath.mpf(r.exact) - truth) < abs(truth) * mpmath.mpf(10) ** -40
+    else:
+        assert r.status == ERROR
+        assert r.message.startswith("the reference cannot decide: sympy left part of the derivative unevaluated")
