@@ -269,7 +269,10 @@ def warm_up(methods: Sequence[str] = ()) -> None:
     tiny = Problem(parse("exp(x)*sin(x) + x^2/2"), ("x",), {"x": 0.5}, 1, "warm-up")
     reg = backends.registry()
     todo = [("reference", lambda: compute_reference(tiny))]
-    todo += [(m, lambda m=m: backends.run(reg[m], tiny, timing=False)) for m in methods if m in reg]
+    # not the framework peers: JAX and TensorFlow start threads, and a child forked
+    # from a process with threads may deadlock; they pay their start-up in the child
+    todo += [(m, lambda m=m: backends.run(reg[m], tiny, timing=False)) for m in methods
+             if m in reg and getattr(reg[m], "family", None) != "peer"]
     for name, fn in todo:
         if name in _WARM:
             continue

@@ -232,3 +232,30 @@ def test_f_itself_is_timed_as_the_cost_baseline():
         assert m["time"]["eval_over_f"] == pytest.approx(g.outcome.timing.eval_s / c.f_time.eval_s, rel=1e-12)
     off = compare_text("x", at="x=1", timing=False)
     assert off.f_time is None and document(off, timing=False)["f"] is None
+
+
+def test_the_warm_up_before_forking_leaves_the_framework_peers_alone(monkeypatch):
+    """Peers (JAX, TensorFlow) start threads; a child forked after that may deadlock,
+    so ``eval``'s warm-up in the parent runs every method but them."""
+    cmp = sys.modules["derivcmp.compare"]
+    from derivcmp.backends.base import Method
+
+    ran = []
+
+    class Peer(Method):
+        name, family, description = "threaded-peer", "peer", "starts threads"
+
+        def prepare(self, problem):
+            ran.append(self.name)
+            raise AssertionError("a peer was warmed up in the parent")
+
+    class Local(Peer):
+        name, family = "local-method", "automatic"
+
+    reg = dict(base.entries())
+    reg["threaded-peer"] = base.Entry(Peer(), "test")
+    reg["local-method"] = base.Entry(Local(), "test")
+    monkeypatch.setattr(base, "_ENTRIES", reg)
+    monkeypatch.setattr(cmp, "_WARM", set())
+    cmp.warm_up(["threaded-peer", "local-method"])
+    assert ran == ["local-method"]

@@ -118,8 +118,9 @@ def render(c: Comparison, console: Console, timing: bool = True) -> None:
     styled = not no_color() and console.is_terminal
 
     def say(text: str, style: str = "") -> None:
-        for line in textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]:
-            console.print(Text(line, style=style if styled else ""))
+        for para in text.split("\n"):        # each line of a summary wraps on its own
+            for line in textwrap.wrap(para, width, break_long_words=False, break_on_hyphens=False) or [""]:
+                console.print(Text(line, style=style if styled else ""))
 
     say(heading(c), "bold")
     if ref.status == "ok":
