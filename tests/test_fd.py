@@ -227,3 +227,26 @@ def test_compare_accepts_a_step():
     problem, _ = make_problem("exp(x)", "x", "x=1", step=1e-2)
     c = compare(problem, ["fd-central"], timing=False)
     assert c.results[0].outcome.details["steps"]["x"] == (1.0 + 1e-2) - 1.0
+
+
+@pytest.mark.parametrize("text, at", [
+    ("1/(1+exp(-w*x))", "w=2,x=3"),
+    ("(1-cos(x))/x^2", "x=1e-4"),
+    ("x^y + log(x)*sin(y)", "x=1.5,y=0.3"),
+    ("sqrt(x)^3 + hypot(x,y) + 0.1*x", "x=2,y=-1"),
+    ("exp(x)^40 * x", "x=20"),              # the scalar path overflows: the NumPy path decides
+])
+def test_the_rounding_bound_on_floats_equals_the_numpy_analysis(text, at):
+    from derivcmp.backends._stencil import rounding_bound
+    from derivcmp.compare import make_problem
+    from derivcmp.program import compile_program
+    problem, _ = make_problem(text, None, at)
+    program = compile_program(problem.expr)
+    names = list(program.names)
+    bound = rounding_bound(program, names)
+    xs = [problem.point[n] for n in names]
+    on_floats = bound(*xs)
+    on_arrays = bound(*[np.array([v]) for v in xs])[0]
+    assert on_floats == on_arrays or (np.isnan(on_floats) and np.isnan(on_arrays))
+    if np.isfinite(on_floats):
+        assert on_floats > 0          # at least one rounding somewhere
