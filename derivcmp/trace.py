@@ -45,6 +45,8 @@ class Trace:
     rows: tuple[Row, ...]
     derivative: dict[str, float]
     sweeps: int
+    #: why the derivative row is not a derivative here (f undefined, a kink), or None
+    caveat: str | None = None
 
 
 def _names(program: Program) -> list[str]:
@@ -111,7 +113,25 @@ def build(expr, point: Mapping[str, float], wrt: Sequence[str], mode: str = "rev
                      if program.slots[a].kind != CONST]
             rows.append(Row(names[i], _definition(s, arg_names), values[i],
                             tuple(p for _, p in shown), tuple(a for a, _ in shown), tang, adj_i))
-    return Trace(mode, tuple(wrt), tuple(rows), derivative, len(seeded) if mode == "forward" else 1)
+    return Trace(mode, tuple(wrt), tuple(rows), derivative, len(seeded) if mode == "forward" else 1,
+                 _caveat(program, values, wrt))
+
+
+def _caveat(program: Program, values: Sequence[float], wrt: Sequence[str]) -> str | None:
+    """Why the chain rule's number is no derivative at this point: the function is
+    undefined or overflows (``program.diagnose``, ``domain_problem``), or an active
+    slot sits on a kink of its primitive (the table's ``kink`` predicate)."""
+    from .program import describe, diagnose, domain_problem
+    why = domain_problem(program, values) or diagnose(program, values)
+    if why:
+        return f"the function is undefined or overflows here ({why})"
+    active = program.active(wrt)
+    for i, s in enumerate(program.slots):
+        if s.kind == OP and active[i] and s.prim.kink is not None:
+            reason = s.prim.kink(*[values[a] for a in s.args])
+            if reason:
+                return f"a kink: {reason} ({describe(s.node)}); the number is AD's convention"
+    return None
 
 
 def _float_sweep(program: Program, point):
@@ -142,7 +162,7 @@ def document(trace: Trace, expression: str, point: Mapping[str, float]) -> dict[
     return {"schema": "derivcmp-trace/1", "expression": expression, "mode": trace.mode,
             "wrt": list(trace.wrt), "at": {k: float(v) for k, v in point.items()},
             "sweeps": trace.sweeps, "rows": rows,
-            "derivative": {w: num(v) for w, v in trace.derivative.items()}}
+            "derivative": {w: num(v) for w, v in trace.derivative.items()}, "caveat": trace.caveat}
 
 
 __all__ = ["MODES", "OP", "Row", "Trace", "build", "document"]

@@ -252,3 +252,29 @@ def test_orders_at_kinks_edges_and_extreme_scales_does_not_crash(text, at):
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert len([p for p in doc["points"] if p["method"] == "ad-taylor"]) == 3
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_trace_never_passes_the_chain_rule_off_as_a_derivative(mode):
+    from derivcmp.expr import parse
+    from derivcmp.trace import build, document
+    # log(x) at -1: the chain rule still says 1/x = -1, but log is undefined there
+    t = build(parse("log(x)"), {"x": -1.0}, ["x"], mode)
+    assert t.derivative == {"x": -1.0} and "undefined" in t.caveat and "log" in t.caveat
+    # abs at 0: AD's subgradient 0, while the one-sided slopes are -1 and +1
+    t = build(parse("abs(x)"), {"x": 0.0}, ["x"], mode)
+    assert t.derivative == {"x": 0.0} and t.caveat.startswith("a kink: abs is not differentiable at 0")
+    assert document(t, "abs(x)", {"x": 0.0})["caveat"] == t.caveat
+    # a kink that the wrt variable does not reach, and a smooth point: no caveat
+    assert build(parse("relu(x)*y"), {"x": 0.0, "y": 2.0}, ["y"], mode).caveat is None
+    t = build(parse("sin(x)"), {"x": 1.0}, ["x"], mode)
+    assert t.caveat is None and t.derivative["x"] == pytest.approx(math.cos(1.0), rel=1e-15)
+
+
+def test_trace_table_says_when_its_number_is_not_a_derivative():
+    from click.testing import CliRunner
+
+    from derivcmp.cli import main
+    out = CliRunner().invoke(main, ["trace", "abs(x)", "--at", "x=0"], env={"COLUMNS": "200"}).output
+    assert "d/dx = 0.0" in out
+    assert "not a derivative: a kink: abs is not differentiable at 0" in out

@@ -42,3 +42,5 @@ def render(trace: Trace, heading: str, console: Console) -> None:
     how = (f"{trace.sweeps} forward sweep{'s' if trace.sweeps != 1 else ''} (one per input)"
            if trace.mode == "forward" else "1 forward + 1 reverse sweep (all inputs at once)")
     console.print(Text(f"{result}   [{how}]"))
+    if trace.caveat:
+        console.print(Text(f"not a derivative: {trace.caveat}", style="yellow"))
