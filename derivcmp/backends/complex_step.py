@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..primitives import BY_NAME
+from ..primitives import COMPLEX_OPS
 from ..problem import Problem
 from ..program import OP, compile_program, describe, diagnose, sweep
 from . import Prepared
@@ -23,30 +23,6 @@ from .finite import _float_function
 
 EPS = float(np.finfo(float).eps)
 STEP = 1e-20
-
-
-class _ComplexOps:
-    """An ops namespace over complex values from the table's ``cx`` column.
-
-    Kept here until primitives.py has a shared complex namespace: swap it then."""
-
-    @staticmethod
-    def value(v):
-        return v
-
-    @staticmethod
-    def constant(slot):
-        return complex(slot.value)
-
-    def __getattr__(self, name: str):
-        fn = BY_NAME[name].cx
-        if fn is None:
-            raise AttributeError(f"{name} has no complex form")
-        setattr(self, name, fn)
-        return fn
-
-
-COMPLEX_OPS = _ComplexOps()
 
 
 def not_analytic(program) -> str | None:

@@ -19,7 +19,7 @@ from functools import cache
 
 import numpy as np
 
-from ..primitives import BY_NAME, CONSTANTS
+from ..primitives import MP_OPS
 from ..problem import Problem
 from ..program import compile_program, diagnose, sweep
 from . import Prepared
@@ -30,30 +30,6 @@ START_DPS = 32
 MAX_DPS = 512
 #: two precisions' results agreeing to this relative tolerance are accepted
 AGREE_DIGITS = 20
-
-
-class _MpOps:
-    """An ops namespace over mpmath numbers (the table's ``mp`` column)."""
-
-    @staticmethod
-    def value(v):
-        return v
-
-    @staticmethod
-    def constant(slot):
-        import mpmath
-        node = slot.node
-        if hasattr(node, "text"):
-            return mpmath.mpf(node.text)
-        return CONSTANTS[node.name][1]()
-
-    def __getattr__(self, name: str):
-        fn = BY_NAME[name].mp
-        setattr(self, name, fn)
-        return fn
-
-
-MP_OPS = _MpOps()
 
 
 class _OutOfDomain(Exception):
