@@ -225,7 +225,7 @@ def test_cli_asking_only_for_a_missing_method(absent_method):
 def test_f_itself_is_timed_as_the_cost_baseline():
     from derivcmp.report import document
     c = compare_text("1/(1+exp(-w*x))", wrt="w", at="w=2,x=3", timing=True, methods="all")
-    assert c.f_time is not None and 0 < c.f_time.eval_s < 1
+    assert c.f_time is not None and c.f_time.eval_s > 0 and c.f_time.repeats >= 3
     doc = document(c)
     assert doc["f"]["eval_s"] == c.f_time.eval_s and doc["f"]["repeats"] == c.f_time.repeats
     for m, g in zip(doc["methods"], c.results):
