@@ -20,7 +20,7 @@ import numpy as np
 from . import backends, deadline
 from .backends import base as backends_base
 from .errors import DerivcmpError, ParseError
-from .expr import Expr, parse, to_text, variables
+from .expr import Expr, Vector, parse, to_text, variables
 from .grading import INACCURATE, WRONG, grade_of
 from .problem import (
     ERROR,
@@ -180,6 +180,9 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
         raise DerivcmpError(f"--order must be a positive integer, got {order!r}")
     if order > MAX_ORDER:
         raise DerivcmpError(f"--order {order} is too high (the limit is {MAX_ORDER})")
+    if order != 1 and isinstance(expr, Vector):
+        raise DerivcmpError(f"--order {order}: a vector-valued expression [...] has a Jacobian "
+                            "(order 1) only; differentiate one output at a time for higher orders")
     if order > 2 and len(wrt_t) > 1:
         raise DerivcmpError(f"--order {order} needs a single --wrt variable (orders above 2 "
                             "are supported for one variable only)")
@@ -187,6 +190,14 @@ def make_problem(text_or_expr: str | Expr, wrt: str | Sequence[str] | None = Non
     if step is not None:
         step = check_step(step)
     return Problem(expr, wrt_t, point, order, text, step), warnings
+
+
+def scalar_only(problem_or_expr: Problem | Expr, command: str) -> None:
+    """Refuse a vector-valued expression in a command that handles one output only."""
+    expr = problem_or_expr.expr if isinstance(problem_or_expr, Problem) else problem_or_expr
+    if isinstance(expr, Vector):
+        raise DerivcmpError(f"{command} takes a scalar expression; a list [...] of outputs "
+                            "is for eval, check and batch (its Jacobian)")
 
 
 def check_step(step) -> float:
@@ -366,6 +377,8 @@ EPS = float(np.finfo(float).eps)
 
 def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None) -> Graded:
     """Errors of one outcome against the reference, in 60-digit arithmetic, and its grade."""
+    if problem is not None and problem.vector and reference.status == OK and outcome.status in (OK, UNRESOLVED):
+        return _grade_jacobian(reference, outcome, problem)
     if reference.status == OK:
         if outcome.status not in (OK, UNRESOLVED):
             return Graded(outcome)
@@ -404,6 +417,46 @@ def grade(reference: Reference, outcome: Outcome, problem: Problem | None = None
             msg = outcome.message
         return Graded(replace(outcome, status=reference.status, message=msg))
     return Graded(outcome, note=f"reference {reference.status}")
+
+
+def _grade_jacobian(reference: Reference, outcome: Outcome, problem: Problem) -> Graded:
+    """A Jacobian graded on the rows the reference has, component-wise and norm-wise.
+
+    A row whose output has no derivative at the point (``undefined_rows``) is not
+    graded: a method's non-finite row there agrees; a finite one is no derivative,
+    is not shown (nan) and is named in the note.  A non-finite row where the
+    derivative exists is the method's failure: the outcome is an ``error``.
+    """
+    missing = {r["output"] - 1: r for r in (reference.details or {}).get("undefined_rows", ())}
+    value = np.array(outcome.value, dtype=float)
+    defined = [j for j in range(value.shape[0]) if j not in missing]
+    failed = [j for j in defined if not np.all(np.isfinite(value[j]))]
+    if failed:
+        rows = ", ".join(str(j + 1) for j in failed)
+        return Graded(replace(outcome, status=ERROR, message=f"{outcome.message}; the derivative of output"
+                              f"{'s' if len(failed) > 1 else ''} {rows} exists here"))
+    notes = []
+    claimed = [j for j in missing if np.all(np.isfinite(value[j]))]
+    for j in claimed:
+        value[j] = np.nan
+    if missing:
+        notes.append("not graded: " + "; ".join(
+            f"output {j + 1} ({_first_clause(r['message'])})" for j, r in sorted(missing.items()))
+            + " has no derivative here")
+    if claimed:
+        many = len(claimed) > 1
+        notes.append(f"the method's finite row{'s' if many else ''} for output{'s' if many else ''} "
+                     f"{', '.join(str(j + 1) for j in claimed)} {'are' if many else 'is'} no derivative "
+                     f"and {'are' if many else 'is'} not shown")
+    # the harness's "output j: value is nan: ..." for a row the note below explains anyway
+    own = [part for part in (outcome.message or "").split("; ")
+           if part and not any(part.startswith(f"output {j + 1}: value is ") for j in missing)]
+    shown = replace(outcome, value=value, message="; ".join(own) or None)
+    graded = grade(replace(reference, exact=[reference.exact[j] for j in defined],
+                           details={k: v for k, v in (reference.details or {}).items() if k != "undefined_rows"}),
+                   replace(outcome, value=value[defined]), None)
+    notes = [n for n in (graded.note, *notes) if n]
+    return replace(graded, outcome=shown, note="; ".join(notes) or None)
 
 
 def _convention(method: str, problem: Problem | None) -> str | None:

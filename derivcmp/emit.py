@@ -308,10 +308,17 @@ def assemble(fname: str, nparams: int, body: list[ast.stmt], extra: dict[str, An
 
 def compile_function(program, order: Sequence[str]) -> codegen.Generated:
     """The program as a Python function ``f(*values)`` of the variables in ``order``:
-    one local per distinct slot, straight-line, compiled once."""
+    one local per distinct slot, straight-line, compiled once.  A vector
+    program's function returns the tuple of its outputs."""
     from .program import sweep
     em = Emitter()
     inputs = {n: em.parameter(k, False) for k, n in enumerate(order)}
-    out = sweep(program, em, inputs)[program.output]
+    vals = sweep(program, em, inputs)
+    if program.vector:
+        # every output from one straight-line body: a shared subexpression is one local
+        outs = [vals[o] for o in program.outputs]
+        result: ast.expr = ast.Tuple([em.ref(o) for o in outs], ast.Load())
+        return assemble("f", len(order), em.statements(outs) + [ast.Return(result)])
+    out = vals[program.output]
     body = em.statements([out]) + [ast.Return(em.ref(out))]
     return assemble("f", len(order), body)

@@ -113,7 +113,28 @@ class Apply:
         return BY_NAME[self.op]
 
 
-Expr = Num | Const | Var | Apply
+@dataclass(frozen=True)
+class Vector:
+    """A function with several outputs: ``[e1, e2, ...]``, only as the whole expression.
+
+    An extension of DESIGN.md's expression language (README, "Vector-valued
+    expressions"): its items are ordinary (scalar) expressions, never lists.
+    """
+
+    items: tuple[Expr, ...]
+    span: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
+
+    @property
+    def args(self) -> tuple[Expr, ...]:
+        return self.items
+
+
+Expr = Num | Const | Var | Apply | Vector
+
+
+def outputs(expr: Expr) -> tuple[Expr, ...]:
+    """The output expressions: the items of a ``Vector``, else the expression itself."""
+    return expr.items if isinstance(expr, Vector) else (expr,)
 
 
 def walk(expr: Expr) -> Iterator[Expr]:
@@ -121,7 +142,7 @@ def walk(expr: Expr) -> Iterator[Expr]:
     stack: list[tuple[Expr, bool]] = [(expr, False)]
     while stack:
         node, expanded = stack.pop()
-        if expanded or not isinstance(node, Apply):
+        if expanded or not isinstance(node, (Apply, Vector)):
             yield node
             continue
         stack.append((node, True))
@@ -146,7 +167,7 @@ def depth(expr: Expr) -> int:
     depths: dict[int, int] = {}
     result = 0
     for node in walk(expr):
-        d = 1 + max((depths[id(a)] for a in node.args), default=0) if isinstance(node, Apply) else 1
+        d = 1 + max((depths[id(a)] for a in node.args), default=0) if isinstance(node, (Apply, Vector)) else 1
         depths[id(node)] = d
         result = max(result, d)
     return result
@@ -158,7 +179,7 @@ _TOKEN = re.compile(r"""
     (?P<WS>\s+)
   | (?P<NUMBER>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<NAME>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<OP>\*\*|[-+*/^(),])
+  | (?P<OP>\*\*|[-+*/^(),\[\]])
   | (?P<INVALID>.)
 """, re.VERBOSE | re.DOTALL | re.ASCII)     # ASCII: \d is [0-9], not any Unicode digit
 
@@ -182,8 +203,6 @@ _EXPLAIN_CHAR = {
     "\u00a0": "a non-breaking space: did you mean a plain space?",
     "\u202f": "a narrow non-breaking space: did you mean a plain space?",
     "=": "'=' is not allowed in an expression (give values with --at)",
-    "[": "brackets are not allowed; use ( )",
-    "]": "brackets are not allowed; use ( )",
     "{": "braces are not allowed; use ( )",
     "}": "braces are not allowed; use ( )",
     ".": "'.' is only allowed inside a number (attribute access is not part of the language)",
@@ -272,6 +291,7 @@ class _Parser:
         self.tokens = tokenize(text)
         self.pos = 0
         self.depth = 0
+        self.in_list = False
 
     # helpers
     @property
@@ -296,10 +316,40 @@ class _Parser:
             raise self.error(f"expression is nested too deeply (limit {MAX_DEPTH} levels)", tok)
 
     def parse(self) -> Expr:
+        if self.tok.text == "[":
+            return self.vector()
         expr = self.expression(0)
         if self.tok.kind != "END":
             raise self.unexpected_after_operand(expr)
         return expr
+
+    def vector(self) -> Vector:
+        """``[e1, e2, ...]``: the whole expression, a function with several outputs."""
+        open_tok = self.advance()
+        self.in_list = True
+        if self.tok.text == "]":
+            raise self.error("empty list: a vector-valued function needs at least one output",
+                             open_tok, end=self.tok.end)
+        items: list[Expr] = []
+        while True:
+            items.append(self.expression(0))
+            tok = self.tok
+            if tok.text == ",":
+                self.advance()
+                if self.tok.text == "]":
+                    raise self.error("trailing ',' in the list", tok,
+                                     hint="remove it, or write the missing output after it")
+                continue
+            if tok.text == "]":
+                close = self.advance()
+                break
+            if tok.kind == "END":
+                raise self.error("unclosed '['", open_tok, hint="add the missing ']'")
+            raise self.unexpected_after_operand(items[-1])
+        if self.tok.kind != "END":
+            raise self.error(f"unexpected {self.tok.text!r} after the list", self.tok,
+                             hint="a list [...] must be the whole expression")
+        return Vector(tuple(items), (open_tok.start, close.end))
 
     def expression(self, rbp: int) -> Expr:
         self.enter(self.tok)
@@ -336,8 +386,14 @@ class _Parser:
             return self.error("missing operator (implicit multiplication is not allowed)", tok, hint)
         if tok.text == ")":
             return self.error("unmatched ')'", tok)
-        if tok.text == ",":
-            return self.error("unexpected ',' outside a function call", tok)
+        if tok.text == "," and not self.in_list:
+            return self.error("unexpected ',' outside a function call", tok,
+                              hint="a function with several outputs is written [e1, e2, ...]")
+        if tok.text == "[":
+            return self.error("unexpected '['", tok, hint="indexing is not part of the expression language; "
+                              "a list [...] must be the whole expression")
+        if tok.text == "]" and not self.in_list:
+            return self.error("unmatched ']'", tok)
         return self.error(f"unexpected {tok.text!r}", tok)
 
     def _operand_before(self, i: int) -> str:
@@ -408,6 +464,14 @@ class _Parser:
             raise self.error("unmatched ')'" if not self._open_before(tok) else "expected an operand before ')'", tok)
         if tok.text == ",":
             raise self.error("expected an operand before ','", tok)
+        if tok.text == "[":
+            if self.in_list:
+                raise self.error("lists cannot be nested: each output is a scalar expression", tok,
+                                 hint="use ( ) to group")
+            raise self.error("a list [...] is only allowed as the whole expression "
+                             "(a function with several outputs)", tok, hint="use ( ) to group")
+        if tok.text == "]":
+            raise self.error("expected an operand before ']'" if self.in_list else "unmatched ']'", tok)
         raise self.error(f"expected an operand, found {tok.text!r}", tok)
 
     def check_number(self, tok: Token) -> None:
@@ -552,6 +616,11 @@ def _pieces(node: Expr) -> list[Expr | str]:
         return [node.text]
     if isinstance(node, (Const, Var)):
         return [node.name]
+    if isinstance(node, Vector):
+        parts: list[Expr | str] = ["["]
+        for i, a in enumerate(node.items):
+            parts.extend([", ", a] if i else [a])
+        return [*parts, "]"]
     op, args = node.op, node.args
     if op in ("add", "sub", "mul", "div"):
         p = _PREC[op]

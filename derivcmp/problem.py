@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .expr import Expr
+from .expr import Expr, Vector, outputs, to_text
 
 OK = "ok"
 UNDEFINED = "undefined"
@@ -42,9 +42,27 @@ class Problem:
     step: float | None = None
 
     @property
+    def vector(self) -> bool:
+        """Whether the expression is a list ``[e1, ..., em]``: m outputs, a Jacobian."""
+        return isinstance(self.expr, Vector)
+
+    @property
+    def outputs(self) -> tuple[Expr, ...]:
+        """The output expressions (one for a scalar expression)."""
+        return outputs(self.expr)
+
+    def row(self, j: int) -> Problem:
+        """Output ``j`` alone: the scalar problem whose gradient is row ``j`` of the Jacobian."""
+        expr = self.outputs[j]
+        return Problem(expr, self.wrt, self.point, self.order, to_text(expr), self.step)
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        """Shape of the derivative: () scalar, (n,) gradient, (n, n) Hessian."""
+        """Shape of the derivative: () scalar, (n,) gradient, (n, n) Hessian,
+        (m, n) the Jacobian of m outputs (always two axes, even for m or n = 1)."""
         n = len(self.wrt)
+        if self.vector:
+            return (len(self.outputs), n)
         if n == 1:
             return ()
         return (n,) if self.order == 1 else (n, n)

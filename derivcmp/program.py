@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .expr import Apply, Const, Expr, Num, Var, to_text
+from .expr import Apply, Const, Expr, Num, Var, Vector, outputs, to_text
 from .primitives import BY_NAME, CONSTANTS, FLOAT_OPS, Primitive
 
 INPUT, CONST, OP = 0, 1, 2
@@ -46,6 +46,15 @@ class Program:
     names: tuple[str, ...]      # every variable of the expression
     slots: tuple[Slot, ...]
     output: int
+    #: every output's slot, in order: ``(output,)`` for a scalar expression; a
+    #: vector expression ``[e1, e2, ...]`` has one per item, subexpressions
+    #: shared between items placed (and so evaluated) once
+    outputs: tuple[int, ...] = ()
+
+    @property
+    def vector(self) -> bool:
+        """Whether the expression is a list ``[e1, e2, ...]`` (several outputs)."""
+        return isinstance(self.expr, Vector)
 
     def __len__(self) -> int:
         return len(self.slots)
@@ -66,7 +75,11 @@ class Program:
         return sweep(self, FLOAT_OPS, {n: _as_float64(point[n]) for n in self.names})
 
     def evaluate(self, point: Mapping[str, Any]) -> Any:
-        return self.evaluate_all(point)[self.output]
+        """The output's value; a vector program's outputs as one float array."""
+        values = self.evaluate_all(point)
+        if self.vector:
+            return np.array([values[o] for o in self.outputs], dtype=float)
+        return values[self.output]
 
     def function(self, order: Sequence[str]):
         """The compiled program: a plain callable ``f(*values)`` of the variables in
@@ -122,13 +135,17 @@ _ACTIVITY = _Activity()
 def compile_program(expr: Expr) -> Program:
     """Flatten ``expr`` into slots, equal subtrees once; linear in its size.
 
+    A vector expression's items are flattened into one program: a subtree
+    that two outputs share is one slot, evaluated once per sweep.
+
     A subtree equal to one already placed is looked up once, at its root,
     and not walked again, so repeated subtrees cost one comparison each.
     """
     index: dict[Expr, int] = {}
     slots: list[Slot] = []
     names: dict[str, None] = {}
-    stack: list[tuple[Expr, bool]] = [(expr, False)]
+    roots = outputs(expr)
+    stack: list[tuple[Expr, bool]] = [(r, False) for r in reversed(roots)]
     while stack:
         node, expanded = stack.pop()
         if not expanded:
@@ -149,7 +166,8 @@ def compile_program(expr: Expr) -> Program:
             slot = Slot(OP, node, BY_NAME[node.op], tuple(index[a] for a in node.args))
         index[node] = len(slots)
         slots.append(slot)
-    return Program(expr, tuple(names), tuple(slots), index[expr])
+    outs = tuple(index[r] for r in roots)
+    return Program(expr, tuple(names), tuple(slots), outs[0], outs)
 
 
 def describe(node: Expr, limit: int = 40) -> str:

@@ -63,6 +63,8 @@ class CannotDecide(Exception):
 
 
 def compute_reference(problem: Problem, digits: int = DIGITS) -> Reference:
+    if problem.vector:
+        return jacobian_reference(problem, digits)
     start = time.perf_counter()
     try:
         with mpmath.workdps(digits + _GUARD):
@@ -79,6 +81,46 @@ def compute_reference(problem: Problem, digits: int = DIGITS) -> Reference:
         ref = Reference(ERROR, message=f"reference failed: {type(err).__name__}: {err}", digits=digits)
     elapsed = time.perf_counter() - start
     return Reference(ref.status, ref.value, ref.exact, ref.message, ref.digits, elapsed, ref.details)
+
+
+def jacobian_reference(problem: Problem, digits: int = DIGITS) -> Reference:
+    """The m x n reference Jacobian: each output's gradient, a row, to ``digits`` digits.
+
+    An output with no derivative at the point (undefined, not differentiable,
+    or a row the reference cannot decide) leaves its row out: the value's row is
+    nan, the exact row None, and ``details["undefined_rows"]`` lists
+    ``{"output", "status", "message"}`` for each.  The status is ``ok`` while at
+    least one row is (those rows are graded); with none, the first row's status.
+    """
+    start = time.perf_counter()
+    m, n = problem.shape
+    rows = [compute_reference(problem.row(j), digits) for j in range(m)]
+    value = np.full((m, n), np.nan)
+    exact: list[Any] = []
+    missing, notes, kinks = [], [], []
+    for j, r in enumerate(rows):
+        if r.status == OK:
+            value[j] = np.reshape(np.asarray(r.value, dtype=float), (n,))
+            exact.append(list(r.exact) if isinstance(r.exact, list) else [r.exact])
+            details = r.details or {}
+            notes += [f"output {j + 1}: {details['note']}"] if details.get("note") else []
+            kinks += [f"output {j + 1}: {k}" for k in details.get("kinks", ())]
+        else:
+            exact.append(None)
+            missing.append({"output": j + 1, "status": r.status, "message": r.message})
+    elapsed = time.perf_counter() - start
+    details: dict[str, Any] = {"note": "; ".join(notes)} if notes else {}
+    if kinks:
+        details["kinks"] = kinks
+    if missing:
+        details["undefined_rows"] = missing
+    if len(missing) == m:
+        first = missing[0]
+        message = "; ".join(f"output {r['output']}: {r['message']}" for r in missing)
+        overflow = all((r.details or {}).get("overflow") for r in rows)
+        return Reference(first["status"], message=message, digits=digits, time_s=elapsed,
+                         details={**details, **({"overflow": True} if overflow else {})})
+    return Reference(OK, value, exact, None, digits, elapsed, details)
 
 
 def exact_point(point, safe: Mapping[str, str] | None = None) -> dict[sympy.Symbol, sympy.Rational]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..problem import ERROR, NOT_APPLICABLE, OK, TIMEOUT, UNRESOLVED, Outcome, Problem, Timing
 from ..timing import measure
+from . import _jacobian
 from ._fp import fp_events
 
 
@@ -82,11 +83,16 @@ def run(backend: Backend, problem: Problem, timing: bool = True, show: str | Non
     With ``show`` (one of ``SHOW_FORMS``) the details get ``show``: the
     derivative in that form, cut to a readable length (``shown_text``)."""
     reason = backend.supports(problem)
+    if not reason and problem.vector and _jacobian.how(backend) not in ("native", "rows"):
+        reason = _jacobian.NOT_VECTOR
     if reason:
         return Outcome(backend.name, NOT_APPLICABLE, message=reason)
     start = time.perf_counter()
     try:
-        prepared = backend.prepare(problem)
+        if problem.vector and _jacobian.how(backend) == "rows":
+            prepared = _jacobian.rows_prepared(backend, problem)
+        else:
+            prepared = backend.prepare(problem)
     except MethodTimeout as err:
         return Outcome(backend.name, TIMEOUT, message=str(err), timing=Timing(setup_s=time.perf_counter() - start))
     except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
@@ -130,14 +136,18 @@ def _evaluate(backend: Backend, problem: Problem, prepared: Prepared, setup_s: f
         return Outcome(backend.name, ERROR, message=f"wrong shape {value.shape}, expected {problem.shape}",
                        timing=Timing(setup_s=setup_s), details=dict(prepared.details))
     status, message = OK, None
-    if not np.all(np.isfinite(value)):
+    bad_rows = _jacobian.nonfinite_rows(problem, value) if problem.vector else []
+    if bad_rows and len(bad_rows) < value.shape[0]:
+        # some outputs have no derivative here: the others' rows stand (graded row by row)
+        message = "; ".join(f"output {j + 1}: {why}" for j, why in bad_rows)
+    elif not np.all(np.isfinite(value)):
         status = ERROR
         why = _explain(prepared, point)
         kind = "nan" if np.any(np.isnan(value)) else "inf"
         message = f"value is {kind}: {why}" if why else f"value is {kind}"
     elif prepared.verdict is not None and (said := prepared.verdict()) is not None:
         status, message = said
-    else:
+    elif not bad_rows:
         # a finite value that went through inf or nan on the way (1/(1+exp(800))
         # is 0 only because exp overflowed), or that underflowed to 0 or a
         # subnormal: say where, so it is not silent

@@ -49,7 +49,8 @@ def generate(program: Program, wrt: tuple[str, ...], order: int) -> tuple[codege
     em = Emitter()
     wanted = set(wrt)
     inputs = {n: em.parameter(k, n in wanted) for k, n in enumerate(names)}
-    out = sweep(program, em, inputs)[program.output]
+    vals = sweep(program, em, inputs)
+    out = vals[program.output]
     forward_end = len(em)
     em.strong_zero = True
     zero = em.number(0.0)
@@ -61,6 +62,9 @@ def generate(program: Program, wrt: tuple[str, ...], order: int) -> tuple[codege
         return [adj[inputs[n].i] if n in inputs and inputs[n].i < len(adj) and adj[inputs[n].i] is not None
                 else zero for n in wrt]
 
+    if program.vector:
+        return _generate_jacobian(em, [vals[o] for o in program.outputs], grad, forward_end, len(wrt),
+                                  len(names)), names
     if order == 1:
         roots = grad(out)
     elif len(wrt) == 1:
@@ -92,8 +96,28 @@ def generate(program: Program, wrt: tuple[str, ...], order: int) -> tuple[codege
     return assemble("d", len(names), body, {"_undefined": undefined}), names
 
 
+def _generate_jacobian(em: Emitter, outs: list[Code], grad, forward_end: int, n: int,
+                       nparams: int) -> codegen.Generated:
+    """The Jacobian's code: the forward statements once, then one adjoint sweep per
+    output; a row is nan or inf where its output is (no derivative there)."""
+    rows = [grad(o) for o in outs]
+    roots = [c for row in rows for c in row]
+    result = ast.List([ast.IfExp(test=codegen.call("isfinite", em.ref(o)),
+                                 body=ast.List([em.ref(c) for c in row], ast.Load()),
+                                 orelse=codegen.call("_undefined", em.ref(o)))
+                       for o, row in zip(outs, rows)], ast.Load())
+    body = (em.statements(outs + roots, 0, forward_end) + em.statements(outs + roots, forward_end)
+            + [ast.Return(result)])
+
+    def undefined(f):
+        return [np.nan if np.isnan(f) else np.inf] * n
+    return assemble("d", nparams, body, {"_undefined": undefined})
+
+
 class CodegenMode(Method):
     name = "ad-codegen"
+    #: a Jacobian natively: one generated adjoint sweep per output, in one function
+    jacobian = "native"
     family = "automatic"
     default = False
     tolerances: ClassVar[Mapping[int, float]] = {0: 1e-10}
@@ -113,6 +137,8 @@ class CodegenMode(Method):
             "code": source if len(source) <= CODE_LIMIT else
             source[:CODE_LIMIT] + f"\n# ... truncated: {len(source)} characters in all",
         }
+        if program.vector:
+            details["reverse_sweeps"] = len(program.outputs)
         if not names:
             def evaluate(point):
                 return fn()

@@ -35,6 +35,7 @@ def not_analytic(program) -> str | None:
 
 class ComplexStep(Method):
     name = "complex-step"
+    jacobian = "rows"
     family = "finite-difference"
     max_order = 1
     tolerances = {1: 1e-12}

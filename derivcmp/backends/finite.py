@@ -199,6 +199,8 @@ def _describe(scheme: str, offsets) -> str:
 # --- fd-forward, fd-backward, fd-central, fd-central4 ------------------------------
 
 class _Stencil(Method):
+    #: a Jacobian row by row: each output's gradient with its own steps
+    jacobian = "rows"
     family = "finite-difference"
     scheme = "central"
     tolerances = {1: 1e-5, 0: 1e-3}
@@ -356,6 +358,8 @@ def _valid(stencil, total: np.ndarray, m: int) -> np.ndarray:
 
 class ForwardDifference(_Stencil):
     name = "fd-forward"
+    #: a Jacobian row by row: each output's gradient with its own steps
+    jacobian = "rows"
     scheme = "forward"
     tolerances = {1: 1e-5, 0: 1e-2}
     description = "forward differences (order 1), h = eps^(1/2)*scale, scale max(|x|,1) or |x|"
@@ -408,6 +412,7 @@ def _extrapolation(exponents: tuple[int, ...]) -> np.ndarray:
 
 class Richardson(Method):
     name = "richardson"
+    jacobian = "rows"
     family = "finite-difference"
     tolerances = {1: 1e-10, 0: 1e-7}
     description = ("central differences at steps h0*2^-k extrapolated (h^2, h^4 eliminated); the "

@@ -105,6 +105,36 @@ def gradient(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> 
     return value, grad
 
 
+def jacobian(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> np.ndarray:
+    """The (m, n) Jacobian of a vector program by n forward sweeps, one per input: a
+    sweep seeded with input k gives column k for every output at once.  An output
+    that is nan or inf at the point has no derivative: its row is nan or inf."""
+    cols: list[list[Any]] = []
+    values: list[Any] | None = None
+    for w in wrt:
+        if w not in program.names:
+            cols.append([0.0] * len(program.outputs))
+            continue
+        vals = jvp_sweep(program, point, {w: 1.0})
+        outs = [vals[o] for o in program.outputs]
+        values = [_plain(v) for v in outs]
+        cols.append([tangent(v) for v in outs])
+    if values is None:
+        every = sweep(program, FLOAT_OPS, {n: np.float64(point[n]) for n in program.names})
+        values = [every[o] for o in program.outputs]
+    jac = np.array(cols, dtype=float).T.reshape(len(program.outputs), len(wrt))
+    for j, f in enumerate(values):
+        if not np.isfinite(f):
+            jac[j] = np.nan if np.isnan(f) else np.inf
+    return jac
+
+
+def _diagnose(program: Program, point: Mapping[str, Any]) -> str | None:
+    from ..program import diagnose
+    with np.errstate(all="ignore"):
+        return diagnose(program, program.evaluate_all(point))
+
+
 def plain_value(program: Program, point: Mapping[str, Any]) -> Any:
     return sweep(program, FLOAT_OPS, {n: np.float64(point[n]) for n in program.names})[program.output]
 
@@ -158,9 +188,17 @@ class ForwardMode(Method):
                    "(forward-over-forward for one variable, forward-over-reverse for a Hessian)")
     convention = SUBGRADIENTS
 
+    #: a Jacobian natively: one forward sweep per input gives a column for every output
+    jacobian = "native"
+
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)
         wrt, order = problem.wrt, problem.order
+        if program.vector:
+            sweeps = sum(w in program.names for w in wrt)
+            details = {"program_length": len(program), "forward_sweeps": sweeps, "mode": "forward"}
+            return Prepared(lambda point: jacobian(program, point, wrt), details,
+                            lambda point: _diagnose(program, point))
         present = [w for w in wrt if w in program.names]
         if order == 1:
             mode, sweeps = "forward", len(present)

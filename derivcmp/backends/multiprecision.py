@@ -38,6 +38,8 @@ class _OutOfDomain(Exception):
 
 class MultiprecisionDifference(Method):
     name = "fd-multiprecision"
+    #: a Jacobian row by row: each output's gradient
+    jacobian = "rows"
     family = "finite-difference"
     tolerances = {0: 1e-13}
     description = "fourth-order central differences in mpmath, precision doubled from 32 digits until "\

@@ -289,7 +289,10 @@ def _plan(program: Program, problem: Problem) -> _Plan:
         tape, nodes = record(program, problem.point, wrt)
         leaves = [nodes[inputs[n]].i if n in inputs else None for n in wrt]
         out = nodes[program.output]
-        if order == 1:
+        if program.vector:
+            # a Jacobian: one backward sweep from each output over the one tape
+            targets = [nodes[o].i for o in program.outputs]
+        elif order == 1:
             targets = [out.i]
         elif len(wrt) == 1:
             node: TVal | None = out if leaves[0] is not None else None
@@ -316,11 +319,17 @@ class ReverseMode(Method):
     conventions = (("abs", "abs'(0) = 0"), ("relu", "relu'(0) = 0"), ("max", "max' at a tie = 1/2"),
                    ("min", "min' at a tie = 1/2"))
 
+    #: a Jacobian natively: one tape of every output, one backward sweep per output
+    jacobian = "native"
+
     def prepare(self, problem: Problem) -> Prepared:
         program = compile_program(problem.expr)
         plan = _plan(program, problem)
         wrt, order, shape = problem.wrt, problem.order, problem.shape
         details: dict[str, Any] = {"program_length": len(program), "tape_length": len(plan.tape)}
+        if program.vector:
+            details.update(forward_sweeps=1, reverse_sweeps=len(plan.targets))
+            return Prepared(_jacobian_evaluate(plan, len(wrt)), details, _explain(program, plan))
 
         def fast(point):
             vals = plan.replay_floats(point)
@@ -355,20 +364,50 @@ class ReverseMode(Method):
                 return rows[0][0]
             return np.array(rows[0] if order == 1 else rows, dtype=float)
 
-        def explain(point):
-            with np.errstate(all="ignore"):
-                values = program.evaluate_all(point)
-            why = diagnose(program, values)
-            if why:
-                return why
-            bad: list[int] = []
-            with np.errstate(all="ignore"):
-                tape = plan.replay(point)
-                tape.backward(plan.output, bad)
-            if bad and tape.origin[bad[0]] is not None:
-                return f"non-finite partial derivative of {describe(tape.origin[bad[0]])}"
-            return None
-        return Prepared(evaluate, details, explain)
+        return Prepared(evaluate, details, _explain(program, plan))
+
+
+def _explain(program: Program, plan: _Plan):
+    def explain(point):
+        with np.errstate(all="ignore"):
+            values = program.evaluate_all(point)
+        why = diagnose(program, values)
+        if why:
+            return why
+        bad: list[int] = []
+        with np.errstate(all="ignore"):
+            tape = plan.replay(point)
+            for t in plan.targets:
+                if t is not None and not bad:
+                    tape.backward(t, bad)
+        if bad and tape.origin[bad[0]] is not None:
+            return f"non-finite partial derivative of {describe(tape.origin[bad[0]])}"
+        return None
+    return explain
+
+
+def _jacobian_evaluate(plan: _Plan, n: int):
+    """The (m, n) Jacobian: the tape replayed once, then one backward sweep per output.
+    An output that is nan or inf at the point has no derivative: its row is nan or inf."""
+    def rows(vals, ops):
+        out = []
+        for t in plan.targets:
+            f = vals[t]
+            if not np.isfinite(f):
+                out.append([np.nan if np.isnan(f) else np.inf] * n)
+            else:
+                out.append(plan.tape.gradient(t, plan.leaves, vals, ops))
+        return np.array(out, dtype=float).reshape(len(plan.targets), n)
+
+    def evaluate(point):
+        if not IEEE_MODE:
+            try:
+                return rows(plan.replay_floats(point), SCALAR_OPS)
+            except FALLBACK:
+                pass
+        tape = plan.replay(point)
+        return rows(tape.vals, FLOAT_OPS)
+    return evaluate
 
 
 METHODS = (ReverseMode,)

@@ -45,6 +45,8 @@ def _modules():
 
 class Symbolic(Method):
     name = "symbolic"
+    #: a Jacobian row by row: each output differentiated by each variable (m·n derivatives)
+    jacobian = "rows"
     family = "symbolic"
     default = True
     tolerances = {0: 1e-10}
@@ -156,6 +158,7 @@ def _prepare(method: Symbolic, problem: Problem) -> Prepared:
 
     text = sympy_bridge.restore_names(_brief_text(entries if method.form == "simplified" else raw, shape), safe)
     details = {"expression_size": sizes.get(method.form, sizes["raw"])["ops"],
+               "symbolic_derivatives": len(raw),
                "derivative": text,
                "sizes": sizes, "setup_split_s": split}
     return Prepared(evaluate, details, explain=explain, extra=extra, show=show)

@@ -55,6 +55,8 @@ def _hessian(program, point, wrt) -> tuple[Any, np.ndarray]:
 
 class TaylorMode(Method):
     name = "ad-taylor"
+    #: a Jacobian row by row: each output's gradient, one Taylor sweep per variable
+    jacobian = "rows"
     family = "automatic"
     default = False
     tolerances = {0: 1e-10}

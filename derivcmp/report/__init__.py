@@ -18,6 +18,9 @@ from ..grading import correct_digits
 from ..problem import Comparison, Graded, Reference, Timing
 
 SCHEMA = "derivcmp/2"
+#: the document of a vector-valued expression ``[e1, ..., em]``: ``derivcmp/2`` plus
+#: ``outputs`` and ``reference.undefined_rows``, every value an m x n nested list
+SCHEMA_JACOBIAN = "derivcmp/3"
 
 
 def finite_or_none(x: Any) -> Any:
@@ -55,12 +58,21 @@ def method_document(g: Graded, timing: bool = True, f_time: Timing | None = None
 
 
 def document(c: Comparison, timing: bool = True) -> dict[str, Any]:
+    """The JSON document: ``derivcmp/2`` for a scalar expression; ``derivcmp/3``
+    (the same keys, and ``outputs``) for a vector-valued one, whose values are
+    m x n nested lists (README, "JSON schema history")."""
     p = c.problem
-    return {"schema": SCHEMA, "expression": p.text, "wrt": list(p.wrt), "order": p.order,
-            "at": shown_point(p),
-            "reference": reference_document(c.reference),
-            "f": _f_document(c.f_time) if timing else None,
-            "methods": [method_document(g, timing, c.f_time) for g in c.results]}
+    doc = {"schema": SCHEMA, "expression": p.text, "wrt": list(p.wrt), "order": p.order,
+           "at": shown_point(p),
+           "reference": reference_document(c.reference),
+           "f": _f_document(c.f_time) if timing else None,
+           "methods": [method_document(g, timing, c.f_time) for g in c.results]}
+    if getattr(p, "vector", False):
+        from ..expr import to_text
+        doc["schema"] = SCHEMA_JACOBIAN
+        doc["outputs"] = [to_text(e) for e in p.outputs]
+        doc["reference"]["undefined_rows"] = list((c.reference.details or {}).get("undefined_rows", ()))
+    return doc
 
 
 def _f_document(t: Timing | None) -> dict[str, Any] | None:
@@ -204,7 +216,10 @@ def heading(c: Comparison) -> str:
 def heading_for(p) -> str:
     """``d/dx of EXPR at x=1.0`` for a problem."""
     wrt = ", ".join(p.wrt)
-    if len(p.wrt) == 1:
+    if getattr(p, "vector", False):
+        m, n = p.shape
+        what = f"Jacobian ({m} output{'s' if m > 1 else ''} × {n} input{'s' if n > 1 else ''}) wrt ({wrt})"
+    elif len(p.wrt) == 1:
         what = f"d{'' if p.order == 1 else p.order}/d{wrt}{'' if p.order == 1 else '^' + str(p.order)}"
     else:
         what = ("gradient" if p.order == 1 else "Hessian") + f" wrt ({wrt})"

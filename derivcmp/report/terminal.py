@@ -16,12 +16,13 @@ import sys
 import textwrap
 from dataclasses import dataclass
 
+import numpy as np
 from rich.console import Console
 from rich.text import Text
 
 from ..grading import graded, most_accurate
 from ..problem import Comparison
-from . import f_multiple, fmt_exact, fmt_time, heading, rows
+from . import f_multiple, fmt_exact, fmt_time, fmt_value, heading, rows
 
 _STYLE = {"exact": "green", "accurate": "green", "inaccurate": "yellow", "wrong": "bold red",
           "ok": "green", "undefined": "yellow", "not-differentiable": "yellow", "unresolved": "red",
@@ -123,12 +124,26 @@ def render(c: Comparison, console: Console, timing: bool = True) -> None:
                 console.print(Text(line, style=style if styled else ""))
 
     say(heading(c), "bold")
-    if ref.status == "ok":
+    jacobian = c.problem.vector
+    if jacobian and ref.status == "ok":
+        say(f"reference ({ref.digits} digits), one row per output:")
+        missing = {r["output"] - 1: r for r in (ref.details or {}).get("undefined_rows", ())}
+        for j, row in enumerate(ref.exact):
+            text = fmt_exact(row) if j not in missing else \
+                f"no derivative ({missing[j]['status']}): {missing[j]['message']}"
+            _matrix_row(console, f"{j + 1}: ", text, 2, width, styled and j in missing)
+    elif ref.status == "ok":
         note = ref.details.get("note") if ref.details else None
         say(f"reference ({ref.digits} digits): {fmt_exact(ref.exact)}" + (f"  [{note}]" if note else ""))
     else:
         say(f"reference: {ref.status} — {ref.message}", "yellow")
     cells = rows(c, timing)
+    if jacobian:
+        # the matrix goes under its method's row, one line per output; the column says its shape
+        m, n = c.problem.shape
+        for r, g in zip(cells, c.results):
+            r["matrix"] = g.outcome.value if g.outcome.value is not None else None
+            r["value"] = f"{m}×{n} below" if r["matrix"] is not None else "-"
     cols, value_width = layout(cells, timing, width)
 
     def line(parts: list[tuple[str, str]]) -> Text:
@@ -158,6 +173,10 @@ def render(c: Comparison, console: Console, timing: bool = True) -> None:
                 style = {"method": "bold", "verdict": _STYLE.get(r["verdict"], "")}.get(col.key, "") if k == 0 else ""
                 parts.append((s.rjust(col.width) if col.right else s.ljust(col.width), style))
             console.print(line(parts))
+        if r.get("matrix") is not None:
+            for j, row in enumerate(r["matrix"]):
+                text = fmt_value(row) if np.any(np.isfinite(row)) else "no derivative"
+                _matrix_row(console, f"{j + 1}: ", text, indent, width, False)
         if r["message"]:
             for note in textwrap.wrap(r["message"], max(20, width - indent), break_long_words=False,
                                       break_on_hyphens=False):
@@ -165,6 +184,16 @@ def render(c: Comparison, console: Console, timing: bool = True) -> None:
     summary = _summary(c, timing)
     if summary:
         say(summary, "dim")
+
+
+def _matrix_row(console: Console, label: str, text: str, indent: int, width: int, dim: bool) -> None:
+    """One row of a Jacobian, ``label`` then its entries, wrapped between entries."""
+    body = max(20, width - indent - len(label))
+    lines = wrap_entries(text, body) if text.startswith("[") else \
+        textwrap.wrap(text, body, break_long_words=False, break_on_hyphens=False) or [""]
+    for k, line in enumerate(lines):
+        lead = " " * indent + (label if k == 0 else " " * len(label))
+        console.print(Text((lead + line.lstrip() if k else lead + line).rstrip(), style="dim" if dim else ""))
 
 
 def _summary(c: Comparison, timing: bool) -> str:
