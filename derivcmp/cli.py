@@ -19,7 +19,15 @@ import click
 
 from . import __version__
 from .backends import SHOW_FORMS
-from .compare import DEFAULT_TIMEOUT, compare, make_problem, resolve_methods, select_methods, warm_up
+from .compare import (
+    DEFAULT_TIMEOUT,
+    compare,
+    make_problem,
+    resolve_methods,
+    scalar_only,
+    select_methods,
+    warm_up,
+)
 from .errors import DerivcmpError
 from .timing import DEFAULT_RUNS, DEFAULT_WARMUP, MAX_RUNS
 from .timing import settings as timing_settings
@@ -301,6 +309,7 @@ def swell_cmd(expression: str, wrt: str | None, max_order: int, fmt: str, timeou
     from .compare import parse_wrt
     from .expr import parse, variables
     expr = parse(expression)
+    scalar_only(expr, "swell")
     names = variables(expr)
     if wrt is None:
         if len(names) != 1:
@@ -399,6 +408,7 @@ def sweep_cmd(expression, wrt, at, order, methods, steps, plot, fmt, timeout) ->
             raise DerivcmpError("--plot needs matplotlib: pip install 'derivcmp[plot]'")
     names = resolve_methods(methods) if methods else None
     problem, warnings = make_problem(expression, wrt, at, order)
+    scalar_only(problem, "sweep")
     for w in warnings:
         click.echo(w, err=True)
     result = run_sweep(problem, names, grid, timeout or None)

@@ -23,9 +23,10 @@ DEFAULT_TIMEOUT = 10.0
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str) -> None:
     """Show the evaluation trace (Wengert list) of EXPRESSION with its tangents or adjoints."""
-    from .compare import make_problem
+    from .compare import make_problem, scalar_only
     from .trace import build, document
     problem, warnings = make_problem(expression, wrt, at, 1)
+    scalar_only(problem, "trace")
     for w in warnings:
         click.echo(w, err=True)
     trace = build(problem.expr, problem.point, problem.wrt, mode)

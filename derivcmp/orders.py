@@ -16,7 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import backends
-from .compare import grade, make_problem, reference_with_deadline, resolve_methods, run_with_deadline
+from .compare import (
+    grade,
+    make_problem,
+    reference_with_deadline,
+    resolve_methods,
+    run_with_deadline,
+    scalar_only,
+)
 from .errors import DerivcmpError
 from .problem import MAX_ORDER, NOT_APPLICABLE, OK, TIMEOUT, Problem, Reference
 
@@ -63,6 +70,7 @@ def run(expression: str, wrt: str | None, at, max_order: int, methods: str | Seq
     if not isinstance(max_order, int) or not 1 <= max_order <= MAX_ORDER:
         raise DerivcmpError(f"--max-order must be between 1 and {MAX_ORDER}, got {max_order!r}")
     problem, warnings = make_problem(expression, wrt, at, 1)
+    scalar_only(problem, "orders")
     if len(problem.wrt) != 1:
         raise DerivcmpError("orders needs a single --wrt variable (derivatives of order N of one variable)")
     names = resolve_methods(methods) if methods is not None else default_methods()

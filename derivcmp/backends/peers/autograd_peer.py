@@ -11,7 +11,17 @@ import warnings
 from types import SimpleNamespace
 from typing import Any
 
-from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Composed, Missing, Peer, functional_derivative, op
+from .common import (
+    ARITHMETIC,
+    LOG_BASE,
+    SECH_MISSING,
+    Composed,
+    Missing,
+    Peer,
+    functional_derivative,
+    op,
+    vector_function,
+)
 
 OPS = {
     **ARITHMETIC,
@@ -56,6 +66,13 @@ class Autograd(Peer):
         mode = ("reverse" + " over reverse" * (problem.order - 1) if len(problem.wrt) == 1 or problem.order == 1
                 else "autograd.hessian (forward over reverse)")
         return functional_derivative(ag.grad, ag.hessian, program, ops, problem), {"mode": mode}
+
+    def build_jacobian(self, fw: Any, ops, program, problem):
+        # autograd.jacobian: one reverse pass (VJP) per output
+        anp = fw.np
+        f = vector_function(program, ops, problem, lambda vs: anp.stack([v * 1.0 for v in vs]))
+        return fw.autograd.jacobian(f, 0), {"mode": "autograd.jacobian: reverse mode, one pass per output",
+                                            "reverse_sweeps": len(program.outputs)}
 
 
 METHODS = (Autograd,)

@@ -105,6 +105,9 @@ class Peer(Method):
     module = ""
     distribution = ""
     OPS: Mapping[str, Entry] = {}
+    #: a Jacobian natively, by the framework's own jacobian transformation
+    #: (``build_jacobian``); a peer without one says so (not-applicable)
+    jacobian = "native"
 
     def supports(self, problem: Problem) -> str | None:
         reason = super().supports(problem)
@@ -131,6 +134,12 @@ class Peer(Method):
         """A derivative function of (wrt values, other values) -> array-like."""
         raise NotImplementedError
 
+    def build_jacobian(self, fw: Any, ops: MappedOps, program: Program, problem: Problem
+                       ) -> tuple[Callable[[np.ndarray, np.ndarray], Any], dict[str, Any]]:
+        """The Jacobian of a vector program as a function of (wrt values, other values);
+        the details name the transformation and what it costs (``reverse_sweeps``)."""
+        raise NotImplementedError
+
     # --- the shared flow ---------------------------------------------------------------
     def prepare(self, problem: Problem) -> Prepared:
         start = time.perf_counter()
@@ -141,7 +150,8 @@ class Peer(Method):
         wrt = problem.wrt
         others = tuple(n for n in program.names if n not in wrt)
         built = time.perf_counter()
-        derivative, more = _framework_errors(self.name, self.build)(fw, ops, program, problem)
+        builder = self.build_jacobian if program.vector else self.build
+        derivative, more = _framework_errors(self.name, builder)(fw, ops, program, problem)
         build_s = time.perf_counter() - built
         derivative = _framework_errors(self.name, derivative)
         shape = problem.shape
@@ -171,6 +181,21 @@ class Peer(Method):
 def graph(program: Program, ops: MappedOps, inputs: Mapping[str, Any]) -> Any:
     """The framework value of f, built by the one program evaluator."""
     return sweep(program, ops, inputs)[program.output]
+
+
+def graphs(program: Program, ops: MappedOps, inputs: Mapping[str, Any]) -> list[Any]:
+    """The framework values of every output of a vector program (one sweep)."""
+    vals = sweep(program, ops, inputs)
+    return [vals[o] for o in program.outputs]
+
+
+def vector_function(program: Program, ops: MappedOps, problem: Problem, stack: Callable[[list[Any]], Any]):
+    """f(wrt values, other values) -> the outputs stacked into one framework vector,
+    for transformations that take functions (``jacrev``, ``jacobian``)."""
+    def f(xw, xo):
+        return stack(graphs(program, ops, inputs_of(problem, program, [xw[i] for i in range(len(problem.wrt))],
+                                                    xo)))
+    return f
 
 
 def functional_derivative(grad: Callable, hessian: Callable, program: Program, ops: MappedOps,

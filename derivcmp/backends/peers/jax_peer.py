@@ -15,7 +15,16 @@ import sys
 from types import SimpleNamespace
 from typing import Any
 
-from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Missing, Peer, functional_derivative, op
+from .common import (
+    ARITHMETIC,
+    LOG_BASE,
+    SECH_MISSING,
+    Missing,
+    Peer,
+    functional_derivative,
+    op,
+    vector_function,
+)
 
 OPS = {
     **ARITHMETIC,
@@ -39,7 +48,7 @@ _XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threa
 
 class Jax(Peer):
     name = "jax"
-    description = "JAX: jax.jit of jax.grad / jax.hessian (compile time reported as setup)"
+    description = "JAX: jax.jit of jax.grad / jax.hessian / jax.jacrev (compile time reported as setup)"
     convention = "JAX's own derivative rules at a kink (its subgradient choices)"
     requires = ("jax", "jaxlib")
     extra = "jax"
@@ -70,6 +79,13 @@ class Jax(Peer):
         mode = ("jit(grad" + " of grad" * (problem.order - 1) + ")" if len(problem.wrt) == 1 or problem.order == 1
                 else "jit(hessian): forward over reverse")
         return jax.jit(functional_derivative(jax.grad, jax.hessian, program, ops, problem)), {"mode": mode}
+
+    def build_jacobian(self, fw: Any, ops, program, problem):
+        # jacrev: one VJP per output row, batched by vmap (jacfwd: one JVP per input)
+        jax, jnp = fw.jax, fw.np
+        f = vector_function(program, ops, problem, lambda vs: jnp.stack([jnp.asarray(v, jnp.float64) for v in vs]))
+        return jax.jit(jax.jacrev(f, 0)), {"mode": "jit(jacrev): reverse mode, one row per output (vmapped)",
+                                           "reverse_sweeps": len(program.outputs)}
 
 
 METHODS = (Jax,)

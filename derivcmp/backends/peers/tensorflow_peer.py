@@ -11,7 +11,7 @@ import os
 from types import SimpleNamespace
 from typing import Any
 
-from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Composed, Missing, Peer, graph, inputs_of, op
+from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Composed, Missing, Peer, graph, graphs, inputs_of, op
 
 OPS = {
     **ARITHMETIC,
@@ -97,6 +97,27 @@ class TensorFlow(Peer):
         def derivative(xw, xo):
             return derivative_tf(tf.constant(xw, dtype=tf.float64), tf.constant(xo, dtype=tf.float64)).numpy()
         return derivative, {"mode": "tf.function(GradientTape)" + " nested" * (order - 1)}
+
+    def build_jacobian(self, fw: Any, ops, program, problem):
+        # GradientTape.jacobian of the stacked outputs (one gradient per output row)
+        tf = fw.tf
+        k = len(problem.wrt)
+        n_other = sum(1 for n in program.names if n not in problem.wrt)
+        zero = tf.UnconnectedGradients.ZERO
+
+        @tf.function(autograph=False)
+        def jacobian_tf(xw, xo):
+            others = tf.unstack(xo, num=n_other) if n_other else []
+            with tf.GradientTape() as tape:
+                tape.watch(xw)
+                xs = tf.unstack(xw, num=k)
+                ys = graphs(program, ops, inputs_of(problem, program, xs, others))
+                y = tf.stack([tf.convert_to_tensor(v, dtype=tf.float64) for v in ys])
+            return tape.jacobian(y, xw, unconnected_gradients=zero)
+
+        def derivative(xw, xo):
+            return jacobian_tf(tf.constant(xw, dtype=tf.float64), tf.constant(xo, dtype=tf.float64)).numpy()
+        return derivative, {"mode": "tf.function(GradientTape.jacobian)", "reverse_sweeps": len(program.outputs)}
 
 
 def _nested(tf, order: int, s, f):

@@ -12,7 +12,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Missing, Peer, graph, inputs_of, op
+import numpy as np
+
+from .common import ARITHMETIC, LOG_BASE, SECH_MISSING, Missing, Peer, graph, graphs, inputs_of, op
 
 OPS = {
     **ARITHMETIC,
@@ -82,6 +84,26 @@ class Torch(Peer):
                 return torch.stack(g).detach().numpy(force=True)
             return torch.stack([torch.stack(grads(gi, xs, create=False)) for gi in g]).detach().numpy(force=True)
         return derivative, {"mode": "eager reverse" + " over reverse" * (order - 1)}
+
+    def build_jacobian(self, fw: Any, ops, program, problem):
+        # one eager backward pass per output (torch.autograd.grad), as jacrev does
+        torch = fw.t
+        f64 = torch.float64
+        m = len(program.outputs)
+
+        def derivative(xw, xo):
+            xs = [torch.tensor(v, dtype=f64, requires_grad=True) for v in xw.tolist()]
+            others = [torch.tensor(v, dtype=f64) for v in xo.tolist()]
+            ys = graphs(program, ops, inputs_of(problem, program, xs, others))
+            rows = []
+            for y in ys:
+                if not (isinstance(y, torch.Tensor) and y.requires_grad):
+                    rows.append([0.0] * len(xs))
+                    continue
+                got = torch.autograd.grad(y, xs, retain_graph=True, allow_unused=True)
+                rows.append([0.0 if g is None else g.item() for g in got])
+            return np.array(rows, dtype=np.float64)
+        return derivative, {"mode": "eager reverse, one backward pass per output", "reverse_sweeps": m}
 
 
 METHODS = (Torch,)
