@@ -9,6 +9,13 @@ tree), with sums as balanced trees so depth grows like log n:
 * ``dense``      f = sum_j v_j tanh(sum_i W_ji x_i + b_j), 4 hidden units, fixed weights
 * ``logsumexp``  f = log(sum_i exp(x_i))
 
+and one vector-valued family, for the forward/reverse crossover of a Jacobian:
+
+* ``jacobian``   y_j = sum_i sin(a_ji x_i) x_{i+1}, j = 1..m, i = 1..n (x_{n+1} = x_1),
+                 fixed a_ji in [0.5, 1.5]: m outputs of n inputs, every output
+                 depending on every input, f's own cost growing like m n
+                 (``--inputs N --outputs M1,M2,...`` or the converse)
+
 For each method (whatever the registry holds at run time) and each n: the
 gradient's per-call time with the harness's autorange, its ratio to one
 evaluation of f (derivcmp's compiled program, the same baseline for every
@@ -35,7 +42,7 @@ from . import backends, deadline
 from .backends import base
 from .compare import errors, reference_with_deadline, run_with_deadline
 from .errors import DerivcmpError
-from .expr import Apply, Expr, Num, Var
+from .expr import Apply, Expr, Num, Var, Vector
 from .problem import OK, TIMEOUT, Problem, Timing
 
 SCHEMA = "derivcmp-bench/1"
@@ -115,21 +122,61 @@ def problem(family: str, n: int) -> Problem:
     return Problem(expr, tuple(v.name for v in xs), point, 1, f"{family}, n={n}")
 
 
+#: the vector-valued family: it takes numbers of inputs and of outputs, not --sizes
+JACOBIAN = "jacobian"
+JACOBIAN_FORMULA = "y_j = sum_i sin(a_ji*x_i)*x_{i+1}, j = 1..m, i = 1..n"
+#: the largest m*n whose Jacobian is graded against the 50-digit reference (above: a cross-check)
+JACOBIAN_REFERENCE_MAX = 64
+
+
+def jacobian_problem(n: int, m: int) -> Problem:
+    """The Jacobian problem of the generated vector function of ``n`` inputs and ``m`` outputs."""
+    xs = [Var(f"x{i}") for i in range(1, n + 1)]
+    outputs = []
+    for j in range(1, m + 1):
+        terms = [Apply("mul", (Apply("sin", (Apply("mul", (_const(round(1 + 0.5 * math.sin(j * i + 0.3 * j), 6)),
+                                                             xs[i - 1])),)), xs[i % n]))
+                 for i in range(1, n + 1)]
+        outputs.append(_sum(terms))
+    point = {v.name: 0.1 + 0.5 * math.sin(1.3 * i) for i, v in enumerate(xs, 1)}
+    return Problem(Vector(tuple(outputs)), tuple(v.name for v in xs), point, 1, f"{JACOBIAN}, n={n}, m={m}")
+
+
 # --- options -------------------------------------------------------------------------------
 
-def parse_sizes(text: str) -> tuple[int, ...]:
+def parse_sizes(text: str, option: str = "--sizes", what: str = "variables",
+                limit: int = MAX_SIZE) -> tuple[int, ...]:
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or any(not p for p in parts):
-        raise DerivcmpError(f"--sizes: malformed list {text!r}; expected e.g. 10,100,1000")
+        raise DerivcmpError(f"{option}: malformed list {text!r}; expected e.g. 10,100,1000")
     sizes = []
     for p in parts:
         if not p.isdigit():
-            raise DerivcmpError(f"--sizes: {p!r} is not a whole number of variables (e.g. --sizes 10,100,1000)")
+            raise DerivcmpError(f"{option}: {p!r} is not a whole number of {what} (e.g. {option} 10,100,1000)")
         n = int(p)
-        if not 1 <= n <= MAX_SIZE:
-            raise DerivcmpError(f"--sizes: {n} is out of range (1 to {MAX_SIZE:,} variables)")
+        if not 1 <= n <= limit:
+            raise DerivcmpError(f"{option}: {n} is out of range (1 to {limit:,} {what})")
         sizes.append(n)
     return tuple(sorted(set(sizes)))
+
+
+#: inputs x outputs of one generated Jacobian (its program has about 4 m n slots)
+MAX_JACOBIAN_ENTRIES = 65_536
+
+
+def parse_shapes(inputs: str | None, outputs: str | None) -> tuple[tuple[int, int], ...]:
+    """(n, m) pairs from ``--inputs`` and ``--outputs``: one of them a list, the other one number."""
+    ns = parse_sizes(inputs or "64", "--inputs", "inputs", 4096)
+    ms = parse_sizes(outputs or "1,4,16,64,256", "--outputs", "outputs", 4096)
+    if len(ns) > 1 and len(ms) > 1:
+        raise DerivcmpError("--inputs and --outputs: give one of them as a list and the other as one number "
+                            "(e.g. --inputs 64 --outputs 1,4,16,64,256)")
+    shapes = tuple((n, m) for n in ns for m in ms)
+    big = [f"{n}x{m}" for n, m in shapes if n * m > MAX_JACOBIAN_ENTRIES]
+    if big:
+        raise DerivcmpError(f"--inputs/--outputs: {', '.join(big)} is too large (at most "
+                            f"{MAX_JACOBIAN_ENTRIES:,} Jacobian entries, inputs x outputs)")
+    return shapes
 
 
 def parse_families(text: str) -> tuple[str, ...]:
@@ -138,12 +185,17 @@ def parse_families(text: str) -> tuple[str, ...]:
         raise DerivcmpError(f"--family: malformed list {text!r}")
     if parts == ["all"]:
         return tuple(FAMILIES)
+    if JACOBIAN in parts and len(parts) > 1:
+        raise DerivcmpError(f"--family: {JACOBIAN} runs alone (it takes --inputs and --outputs, not --sizes)")
+    if parts == [JACOBIAN]:
+        return (JACOBIAN,)
     for p in parts:
         if p not in FAMILIES:
             import difflib
             close = difflib.get_close_matches(p, FAMILIES, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise DerivcmpError(f"--family: unknown family {p!r}{hint} (known: {', '.join(FAMILIES)}, or all)")
+            raise DerivcmpError(f"--family: unknown family {p!r}{hint} (known: {', '.join(FAMILIES)}, "
+                                f"{JACOBIAN}, or all)")
     return tuple(dict.fromkeys(parts))
 
 
@@ -166,6 +218,8 @@ class Row:
     error_against: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     value: Any = None
+    #: the number of outputs m (the jacobian family; n is the number of inputs)
+    outputs: int | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -184,7 +238,10 @@ class BenchResult:
 
 
 def _cost(details: dict[str, Any]) -> str | None:
-    for key, label in (("function_evaluations", "evals"), ("sweeps", "sweeps"), ("tape_length", "tape")):
+    for key, label in (("function_evaluations", "evals"), ("forward_sweeps", "fwd sweeps"),
+                       ("reverse_sweeps", "rev sweeps"), ("sweeps", "sweeps"), ("tape_length", "tape")):
+        if key == "forward_sweeps" and "reverse_sweeps" in details:
+            continue        # a recording sweep before m reverse ones: the reverse ones are the cost
         if key in details:
             return f"{details[key]} {label}"
     return None
@@ -232,6 +289,68 @@ def run(families: Sequence[str], sizes: Sequence[int], methods: Sequence[str], t
             _grade(prob, here, timeout if n <= reference_max else None, n <= reference_max, progress)
             rows.extend(here)
     return BenchResult(tuple(families), tuple(sizes), tuple(methods), timeout, rows,
+                       time.perf_counter() - start)
+
+
+def run_jacobian(shapes: Sequence[tuple[int, int]], methods: Sequence[str], timeout: float | None,
+                 reference_max: int = JACOBIAN_REFERENCE_MAX, progress: Callable[[str], None] | None = None,
+                 runs: int = 3) -> BenchResult:
+    """Jacobian time of each method for each (n inputs, m outputs) of the ``jacobian`` family.
+
+    A peer offering several Jacobian transformations (``jacobian_modes``: jax's
+    jacrev and jacfwd) gets one row per mode, named ``method (mode)``.  Each
+    time is the harness's autorange with ``runs`` runs (the largest Jacobians
+    take seconds a call)."""
+    import copy
+
+    from .timing import settings
+    reg = backends.registry()
+    entries = base.entries()
+    start = time.perf_counter()
+    rows: list[Row] = []
+    gave_up: dict[str, tuple[int, int]] = {}
+    variants = []
+    for m in methods:
+        modes = getattr(reg[m], "jacobian_modes", ()) or (None,)
+        for mode in modes:
+            backend = reg[m]
+            if mode is not None and len(modes) > 1:
+                backend = copy.copy(backend)
+                backend.jacobian_mode = mode
+            variants.append((m if mode is None or len(modes) == 1 else f"{m} ({mode})", m, backend))
+    for n, m_out in shapes:
+        prob = jacobian_problem(n, m_out)
+        if progress:
+            progress(f"n={n} m={m_out}: f")
+        got = deadline.call(lambda prob=prob: backends.time_function(prob), timeout)
+        f_time = got if isinstance(got, Timing) else None
+        here: list[Row] = []
+        for label, name, backend in variants:
+            row = Row(JACOBIAN, n, label, entries[name].family, TIMEOUT, f_s=f_time.eval_s if f_time else None,
+                      outputs=m_out)
+            if label in gave_up:
+                row.message = "not run: timed out at a smaller size (n={}, m={})".format(*gave_up[label])
+                here.append(row)
+                continue
+            if progress:
+                progress(f"n={n} m={m_out}: {label}")
+            with settings(runs=runs, warmup=1):
+                out = run_with_deadline(backend, prob, True, timeout)
+            row.status, row.message, row.details = out.status, out.message, dict(out.details)
+            if out.timing is not None:
+                imported = float(row.details.get("import_s", 0.0))
+                row.setup_s, row.grad_s, row.grad_spread_s = (out.timing.setup_s - imported,
+                                                               out.timing.eval_s, out.timing.eval_spread_s)
+            row.cost = _cost(row.details)
+            if out.status == OK:
+                row.value = np.asarray(out.value, dtype=float)
+            elif out.status == TIMEOUT:
+                gave_up[label] = (n, m_out)
+            here.append(row)
+        _grade(prob, here, timeout if n * m_out <= reference_max else None, n * m_out <= reference_max, progress)
+        rows.extend(here)
+    sizes = tuple(sorted({n for n, _ in shapes}))
+    return BenchResult((JACOBIAN,), sizes, tuple(v[0] for v in variants), timeout, rows,
                        time.perf_counter() - start)
 
 

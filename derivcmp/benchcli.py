@@ -16,13 +16,19 @@ from .compare import select_methods
 from .errors import DerivcmpError
 
 
-def bench(family: str, sizes: str, methods: str, fmt: str, plot_path: str | None, timeout: float,
-          reference_max: int) -> None:
+def bench(family: str, sizes: str | None, methods: str, fmt: str, plot_path: str | None, timeout: float,
+          reference_max: int | None, inputs: str | None = None, outputs: str | None = None) -> None:
     from . import bench as b
     from .report import bench as rb
     families = b.parse_families(family)
-    size_list = b.parse_sizes(sizes)
-    for fam in families:
+    jacobian = families == (b.JACOBIAN,)
+    if jacobian and sizes is not None:
+        raise DerivcmpError(f"--sizes is not for --family {b.JACOBIAN}: give --inputs and --outputs")
+    if not jacobian and (inputs is not None or outputs is not None):
+        raise DerivcmpError(f"--inputs and --outputs are for --family {b.JACOBIAN} (a vector-valued function)")
+    shapes = b.parse_shapes(inputs, outputs) if jacobian else ()
+    size_list = () if jacobian else b.parse_sizes(sizes or ",".join(map(str, b.DEFAULT_SIZES)))
+    for fam in families if not jacobian else ():
         least = b.FAMILIES[fam].min_size
         small = [n for n in size_list if n < least]
         if len(small) == len(size_list):
@@ -33,7 +39,18 @@ def bench(family: str, sizes: str, methods: str, fmt: str, plot_path: str | None
     chosen = select_methods(methods)
     for note in chosen.notes:
         click.echo(note, err=True)
-    if not chosen.names:
+    names = list(chosen.names)
+    if jacobian:
+        # the crossover is about methods that compute a Jacobian as one job (sweeps
+        # over one program); a method that differentiates output by output is left out
+        from .backends import registry
+        reg = registry()
+        names = [n for n in names if getattr(reg[n], "jacobian", None) == "native"]
+        if methods != "all" and len(names) < len(chosen.names):
+            left = [n for n in chosen.names if n not in names]
+            click.echo(f"note: {', '.join(left)} compute{'s' if len(left) == 1 else ''} a Jacobian output by "
+                       "output (not one program's sweeps); left out of the crossover", err=True)
+    if not names:
         raise DerivcmpError("--methods: none of the chosen methods can run in this installation")
     if plot_path:
         if importlib.util.find_spec("matplotlib") is None:
@@ -44,8 +61,14 @@ def bench(family: str, sizes: str, methods: str, fmt: str, plot_path: str | None
     from rich.console import Console
     err = Console(stderr=True, highlight=False)
     with err.status("bench") as status:
-        result = b.run(families, size_list, chosen.names, timeout or None, reference_max,
-                       progress=lambda what: status.update(f"bench: {what}"))
+        progress = lambda what: status.update(f"bench: {what}")  # noqa: E731
+        if jacobian:
+            result = b.run_jacobian(shapes, names, timeout or None,
+                                    b.JACOBIAN_REFERENCE_MAX if reference_max is None else reference_max,
+                                    progress=progress)
+        else:
+            result = b.run(families, size_list, names, timeout or None,
+                           b.REFERENCE_MAX if reference_max is None else reference_max, progress=progress)
     if fmt == "json":
         click.echo(rb.to_json(result), nl=False)
     elif fmt == "csv":

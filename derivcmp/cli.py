@@ -360,9 +360,15 @@ def swell_cmd(expression: str, wrt: str | None, max_order: int, fmt: str, timeou
 
 @main.command("bench")
 @click.option("--family", default="sum", show_default=True,
-              help="Generated function(s): sum, rosenbrock, dense, logsumexp (comma separated) or all.")
-@click.option("--sizes", default="10,100,1000,10000", show_default=True,
-              help="Numbers of variables, comma separated.")
+              help="Generated function(s): sum, rosenbrock, dense, logsumexp (comma separated) or all; "
+                   "or jacobian (alone): m outputs of n inputs, the forward/reverse crossover.")
+@click.option("--sizes", default=None,
+              help="Numbers of variables, comma separated  [default: 10,100,1000,10000].")
+@click.option("--inputs", default=None,
+              help="jacobian family: numbers of inputs n, comma separated  [default: 64].")
+@click.option("--outputs", default=None,
+              help="jacobian family: numbers of outputs m, comma separated  [default: 1,4,16,64,256]; "
+                   "one of --inputs and --outputs is a list, the other one number.")
 @click.option("--methods", default="all", show_default=True,
               help="Comma-separated method names or families, or 'all' (see 'derivcmp methods').")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
@@ -371,13 +377,15 @@ def swell_cmd(expression: str, wrt: str | None, max_order: int, fmt: str, timeou
 @click.option("--timeout", type=click.FloatRange(0, None), default=30.0, show_default=True,
               help="Seconds each method may take per size (0 for none); a method that times out "
                    "is not tried at larger sizes.")
-@click.option("--reference-max", type=click.IntRange(0, None), default=100, show_default=True,
-              help="Largest n graded against the 50-digit reference (above: a cross-check of the methods).")
-def bench_cmd(family: str, sizes: str, methods: str, fmt: str, plot_path: str | None, timeout: float,
-              reference_max: int) -> None:
-    """Gradient cost against the number of variables, for every chosen method."""
+@click.option("--reference-max", type=click.IntRange(0, None), default=None,
+              help="Largest n (jacobian family: n*m) graded against the 50-digit reference (above: a "
+                   "cross-check of the methods)  [default: 100; jacobian: 64].")
+def bench_cmd(family: str, sizes: str | None, inputs: str | None, outputs: str | None, methods: str, fmt: str,
+              plot_path: str | None, timeout: float, reference_max: int | None) -> None:
+    """Gradient cost against the number of variables, for every chosen method; with
+    --family jacobian, Jacobian cost against the numbers of outputs and inputs."""
     from .benchcli import bench
-    bench(family, sizes, methods, fmt, plot_path, timeout, reference_max)
+    bench(family, sizes, methods, fmt, plot_path, timeout, reference_max, inputs, outputs)
 
 
 @main.command("sweep")

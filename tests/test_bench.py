@@ -171,3 +171,85 @@ def test_table_csv_markdown_and_plots(tmp_path):
     assert csv_out.splitlines()[0].startswith("family,n,method,status,f_s,grad_s")
     md = run_cli("--sizes", "2", "--methods", DEFAULTS[0], "--format", "markdown", "--timeout", "120").stdout
     assert md.count("\n| 2 |") == 1
+
+
+# --- the jacobian family (issue 15) ------------------------------------------------------------
+
+def test_jacobian_family_is_its_formula():
+    import mpmath
+    p = bench.jacobian_problem(5, 3)
+    assert p.vector and p.shape == (3, 5)
+    program = compile_program(p.expr)
+    got = program.evaluate(p.point)
+    x = [p.point[f"x{i}"] for i in range(1, 6)]
+    for j in range(1, 4):
+        a = [round(1 + 0.5 * math.sin(j * i + 0.3 * j), 6) for i in range(1, 6)]
+        want = math.fsum(math.sin(a[i] * x[i]) * x[(i + 1) % 5] for i in range(5))
+        assert got[j - 1] == pytest.approx(want, rel=1e-14)
+    # the Jacobian by hand: dy_j/dx_k = a_jk cos(a_jk x_k) x_{k+1} + sin(a_j,k-1 x_{k-1})
+    from derivcmp.compare import compute_reference
+    ref = compute_reference(p)
+    with mpmath.workdps(30):
+        for j in range(1, 4):
+            a = [round(1 + 0.5 * math.sin(j * i + 0.3 * j), 6) for i in range(1, 6)]
+            for k in range(5):
+                # the literals are the decimals written (repr), not their binary roundings
+                ak, ak1 = mpmath.mpf(repr(a[k])), mpmath.mpf(repr(a[k - 1]))
+                want = ak * mpmath.cos(ak * x[k]) * x[(k + 1) % 5] + mpmath.sin(ak1 * x[k - 1])
+                assert abs(mpmath.mpf(ref.exact[j - 1][k]) - want) < mpmath.mpf(10) ** -25
+
+
+def test_jacobian_bench_gives_real_values_and_sweep_counts():
+    names = [n for n in ("ad-forward", "ad-reverse", "ad-codegen") if n in base.entries()]
+    result = bench.run_jacobian([(4, 1), (4, 8)], names, timeout=None, runs=2)
+    assert {(r.n, r.outputs) for r in result.rows} == {(4, 1), (4, 8)}
+    for r in result.rows:
+        assert r.status == "ok", r.message
+        assert r.value.shape == (r.outputs, r.n)
+        assert r.error_against == "reference (50 digits)"
+        assert r.max_rel_error < 1e-14
+        assert r.grad_s > 0 and r.f_s > 0
+        if r.method == "ad-forward":
+            assert r.cost == "4 fwd sweeps"
+        else:
+            assert r.cost == f"{r.outputs} rev sweeps"
+
+
+def test_jacobian_bench_command_table_json_and_plot(tmp_path):
+    out = tmp_path / "crossover.png"
+    result = CliRunner().invoke(main, ["bench", "--family", "jacobian", "--inputs", "3", "--outputs", "1,6",
+                                       "--methods", "ad-forward,ad-reverse,symbolic", "--plot", str(out)],
+                                env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "symbolic computes a Jacobian output by output (not one program's sweeps); left out of the " \
+           "crossover" in result.output
+    assert "jacobian: f = y_j = sum_i sin(a_ji*x_i)*x_{i+1}, j = 1..m, i = 1..n" in result.output
+    assert "3 fwd sweeps" in result.output and "6 rev sweeps" in result.output
+    assert "Jacobian time (s) against m/n (log-log)" in result.output
+    assert out.stat().st_size > 10_000
+    js = CliRunner().invoke(main, ["bench", "--family", "jacobian", "--inputs", "2,3", "--outputs", "2",
+                                   "--methods", "ad-reverse", "--format", "json"])
+    doc = json.loads(js.output)
+    assert [(r["n"], r["m"]) for r in doc["rows"]] == [(2, 2), (3, 2)]
+    assert doc["families"] == {"jacobian": bench.JACOBIAN_FORMULA}
+    assert all(r["max_rel_error"] < 1e-14 for r in doc["rows"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--family", "jacobian", "--inputs", "2,4", "--outputs", "1,2"],
+     "--inputs and --outputs: give one of them as a list and the other as one number "
+     "(e.g. --inputs 64 --outputs 1,4,16,64,256)"),
+    (["--family", "jacobian", "--inputs", "4096", "--outputs", "17"],
+     "--inputs/--outputs: 4096x17 is too large (at most 65,536 Jacobian entries, inputs x outputs)"),
+    (["--family", "jacobian,sum"], "--family: jacobian runs alone (it takes --inputs and --outputs, not --sizes)"),
+    (["--family", "jacobian", "--sizes", "10"], "--sizes is not for --family jacobian: give --inputs and --outputs"),
+    (["--family", "sum", "--outputs", "3"], "--inputs and --outputs are for --family jacobian (a vector-valued "
+                                            "function)"),
+    (["--family", "jacobian", "--outputs", "0"], "--outputs: 0 is out of range (1 to 4,096 outputs)"),
+    (["--family", "jacobian", "--inputs", "x"], "--inputs: 'x' is not a whole number of inputs"),
+])
+def test_jacobian_bench_bad_input_exits_2(args, message):
+    result = CliRunner().invoke(main, ["bench", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output

@@ -156,13 +156,17 @@ def test_every_output_undefined_is_the_scalar_verdict():
 
 def test_a_method_nan_row_where_the_derivative_exists_is_an_error(monkeypatch):
     from derivcmp.backends import forward
-    real = forward.jacobian
+    real = forward.jacobian_evaluate
 
-    def broken(program, point, wrt):
-        jac = real(program, point, wrt)
-        jac[0] = np.nan
-        return jac
-    monkeypatch.setattr(forward, "jacobian", broken)
+    def broken(plan, n):
+        evaluate = real(plan, n)
+
+        def bad(point):
+            jac = evaluate(point)
+            jac[0] = np.nan
+            return jac
+        return bad
+    monkeypatch.setattr(forward, "jacobian_evaluate", broken)
     c = compare_text("[x*y, log(x - 2), x + y]", wrt="x,y", at="x=1,y=4", methods="ad-forward", timing=False,
                      timeout=None)
     (g,) = c.results

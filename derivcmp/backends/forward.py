@@ -105,28 +105,74 @@ def gradient(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> 
     return value, grad
 
 
-def jacobian(program: Program, point: Mapping[str, Any], wrt: Sequence[str]) -> np.ndarray:
-    """The (m, n) Jacobian of a vector program by n forward sweeps, one per input: a
-    sweep seeded with input k gives column k for every output at once.  An output
-    that is nan or inf at the point has no derivative: its row is nan or inf."""
-    cols: list[list[Any]] = []
-    values: list[Any] | None = None
-    for w in wrt:
-        if w not in program.names:
-            cols.append([0.0] * len(program.outputs))
+def tangents(plan, vals: Sequence[Any], seed: int, ops: Any) -> list[Any]:
+    """One forward sweep over a recorded tape (``reverse._Plan``): the tangent of
+    every node along the input leaf ``seed``, by the primitive table's partials.
+
+    The mirror image of ``reverse.backward``: it starts at the seed (nothing
+    recorded before an input depends on it) where the backward sweep starts at
+    its output, and a node whose arguments carry no tangent is skipped, as the
+    backward sweep skips a node without an adjoint (a strong zero)."""
+    tape = plan.tape
+    prims, args, active = tape.prims, tape.args, tape.active
+    t: list[Any] = [0.0] * len(vals)
+    t[seed] = 1.0
+    for i in range(seed + 1, len(vals)):
+        prim = prims[i]
+        if prim is None or not active[i]:
             continue
-        vals = jvp_sweep(program, point, {w: 1.0})
-        outs = [vals[o] for o in program.outputs]
-        values = [_plain(v) for v in outs]
-        cols.append([tangent(v) for v in outs])
-    if values is None:
-        every = sweep(program, FLOAT_OPS, {n: np.float64(point[n]) for n in program.names})
-        values = [every[o] for o in program.outputs]
-    jac = np.array(cols, dtype=float).T.reshape(len(program.outputs), len(wrt))
-    for j, f in enumerate(values):
-        if not np.isfinite(f):
-            jac[j] = np.nan if np.isnan(f) else np.inf
-    return jac
+        idx = args[i]
+        if len(idx) == 1:
+            tj = t[idx[0]]
+            if tj == 0.0:
+                continue
+            p = prim.partials(ops, vals[idx[0]], vals[i])[0]
+            if p is not None:
+                t[i] = tj * p
+            continue
+        j, k = idx
+        tj, tk = t[j], t[k]
+        if tj == 0.0 and tk == 0.0:
+            continue
+        p, q = prim.partials(ops, vals[j], vals[k], vals[i])
+        acc = 0.0
+        if tj != 0.0 and p is not None:
+            acc = tj * p
+        if tk != 0.0 and q is not None:
+            acc = acc + tk * q
+        t[i] = acc
+    return t
+
+
+def jacobian_evaluate(plan, n: int):
+    """The (m, n) Jacobian of a vector program: its tape replayed once for the values,
+    then one forward tangent sweep per input, each giving a column for every output.
+    An output that is nan or inf at the point has no derivative: its row is nan or inf."""
+    from ..scalar import FALLBACK, IEEE_MODE, SCALAR_OPS
+
+    def columns(vals, ops):
+        m = len(plan.targets)
+        jac = np.zeros((m, n))
+        for k, leaf in enumerate(plan.leaves):
+            if leaf is None:
+                continue        # a variable no output uses: its column is 0
+            t = tangents(plan, vals, leaf, ops)
+            for j, out in enumerate(plan.targets):
+                jac[j, k] = t[out]
+        for j, out in enumerate(plan.targets):
+            f = vals[out]
+            if not np.isfinite(f):
+                jac[j] = np.nan if np.isnan(f) else np.inf
+        return jac
+
+    def evaluate(point):
+        if not IEEE_MODE:
+            try:
+                return columns(plan.replay_floats(point), SCALAR_OPS)
+            except FALLBACK:
+                pass
+        return columns(plan.replay(point).vals, FLOAT_OPS)
+    return evaluate
 
 
 def _diagnose(program: Program, point: Mapping[str, Any]) -> str | None:
@@ -195,10 +241,12 @@ class ForwardMode(Method):
         program = compile_program(problem.expr)
         wrt, order = problem.wrt, problem.order
         if program.vector:
-            sweeps = sum(w in program.names for w in wrt)
-            details = {"program_length": len(program), "forward_sweeps": sweeps, "mode": "forward"}
-            return Prepared(lambda point: jacobian(program, point, wrt), details,
-                            lambda point: _diagnose(program, point))
+            from .reverse import _plan
+            plan = _plan(program, problem)
+            sweeps = sum(leaf is not None for leaf in plan.leaves)
+            details = {"program_length": len(program), "tape_length": len(plan.tape), "forward_sweeps": sweeps,
+                       "mode": "forward: one tangent sweep per input over the recorded tape"}
+            return Prepared(jacobian_evaluate(plan, len(wrt)), details, lambda point: _diagnose(program, point))
         present = [w for w in wrt if w in program.names]
         if order == 1:
             mode, sweeps = "forward", len(present)

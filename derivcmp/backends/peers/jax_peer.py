@@ -80,10 +80,17 @@ class Jax(Peer):
                 else "jit(hessian): forward over reverse")
         return jax.jit(functional_derivative(jax.grad, jax.hessian, program, ops, problem)), {"mode": mode}
 
+    #: the Jacobian transformations it offers (the bench times each); eval uses jacrev
+    jacobian_modes = ("reverse", "forward")
+    jacobian_mode = "reverse"
+
     def build_jacobian(self, fw: Any, ops, program, problem):
-        # jacrev: one VJP per output row, batched by vmap (jacfwd: one JVP per input)
+        # jacrev: one VJP per output row, batched by vmap; jacfwd: one JVP per input column
         jax, jnp = fw.jax, fw.np
         f = vector_function(program, ops, problem, lambda vs: jnp.stack([jnp.asarray(v, jnp.float64) for v in vs]))
+        if self.jacobian_mode == "forward":
+            return jax.jit(jax.jacfwd(f, 0)), {"mode": "jit(jacfwd): forward mode, one column per input "
+                                               "(vmapped)", "forward_sweeps": len(problem.wrt)}
         return jax.jit(jax.jacrev(f, 0)), {"mode": "jit(jacrev): reverse mode, one row per output (vmapped)",
                                            "reverse_sweeps": len(program.outputs)}
 
