@@ -440,9 +440,8 @@ def _grade_jacobian(reference: Reference, outcome: Outcome, problem: Problem) ->
     for j in claimed:
         value[j] = np.nan
     if missing:
-        notes.append("not graded: " + "; ".join(
-            f"output {j + 1} ({_first_clause(r['message'])})" for j, r in sorted(missing.items()))
-            + " has no derivative here")
+        notes.append("not graded, no derivative here: " + "; ".join(
+            f"output {j + 1} ({_first_clause(r['message'])})" for j, r in sorted(missing.items())))
     if claimed:
         many = len(claimed) > 1
         notes.append(f"the method's finite row{'s' if many else ''} for output{'s' if many else ''} "

@@ -537,6 +537,12 @@ def _parse_expected(v: Any, source: str) -> str | None:
 
 def _check_expected_shape(v: Any, problem: Problem) -> str | None:
     shape = problem.shape
+    if problem.vector:
+        m, n = shape
+        if not isinstance(v, list) or len(v) != m or not all(isinstance(r, list) and len(r) == n for r in v):
+            return (f"the Jacobian is {m}×{n} ({m} output{'s' if m > 1 else ''}, wrt {', '.join(problem.wrt)}), "
+                    f"so give {m} list{'s' if m > 1 else ''} of {n}")
+        return None
     if shape == ():
         return None if not isinstance(v, list) else "the derivative is a scalar here, so give one value"
     n = shape[0]
