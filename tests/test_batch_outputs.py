@@ -186,3 +186,37 @@ def test_check_csv_junit_and_markdown_of_the_same_suite(suite, tmp_path):
 | case | reference | symbolic | ad-reverse | most accurate | check |
 |:---|:---|---:|---:|:---|:---|
 {cases}"""
+
+
+# --- --runs / --warmup, as eval has them ------------------------------------------------
+
+@pytest.mark.parametrize("extra", [["-j", "1", "--timeout", "0"],      # in this process
+                                   ["-j", "2"]])                       # worker processes
+@pytest.mark.parametrize("command", ["batch", "check"])
+def test_runs_and_warmup_reach_every_method_of_every_case(suite, command, extra):
+    res = invoke(command, suite, "--runs", "3", "--warmup", "2", "--format", "json", *extra)
+    assert res.exit_code == (1 if command == "check" else 0), res.output
+    doc = json.loads(res.stdout)
+    times = [m["time"] for c in doc["cases"] for m in c["methods"]]
+    assert len(times) == 8
+    for t in times:
+        assert (t["runs"], t["repeats"], t["warmup"]) == (3, 3, 2)
+        # hyperfine's statistics of those 3 runs, as eval records them
+        assert t["min_s"] <= t["eval_s"] <= t["max_s"] and t["min_s"] <= t["mean_s"] <= t["max_s"]
+        assert t["std_s"] >= 0 and t["eval_spread_s"] >= 0
+
+
+def test_runs_and_warmup_default_to_evals(suite):
+    from derivcmp.timing import DEFAULT_RUNS, DEFAULT_WARMUP
+    res = invoke("batch", suite, "--format", "json", "-j", "1", "--timeout", "0")
+    t = json.loads(res.stdout)["cases"][0]["methods"][0]["time"]
+    assert (t["runs"], t["warmup"]) == (DEFAULT_RUNS, DEFAULT_WARMUP)
+
+
+@pytest.mark.parametrize("command", ["batch", "check"])
+def test_runs_without_timing_is_refused(suite, command):
+    res = CliRunner().invoke(main, [command, suite, "--no-timing", "--warmup", "3"])
+    assert res.exit_code == 2
+    assert "--runs and --warmup time the methods; they cannot go with --no-timing" in res.output
+    res = CliRunner().invoke(main, [command, suite, "--runs", "1"])
+    assert res.exit_code == 2 and "--runs" in res.output and "1 is not in the range 2<=x<=1000" in res.output
