@@ -1,9 +1,13 @@
 """The forward/reverse crossover of a Jacobian (issue 15), in one run.
 
-    python benchmarks/bench_jacobian.py [--inputs 64] [--outputs 1,4,16,32,64,128,256] [--plot FILE.png]
+    python benchmarks/bench_jacobian.py [--family jacobian-network,jacobian] [--inputs 64]
+        [--outputs 1,4,16,32,64,128,256] [--plot FILE.png]
 
-On the generated family y_j = sum_i sin(a_ji x_i) x_{i+1} (``bench.jacobian_problem``:
-m outputs of n inputs, every output depending on every input) it times the
+On the generated families of ``bench.jacobian_problem`` (m outputs of n inputs):
+``jacobian-network``, y = V tanh(W2 tanh(W1 x)), where every sweep either way
+costs about one f, and ``jacobian``, y_j = sum_i sin(a_ji x_i) x_{i+1}, where an
+output's dependency cone is its own 4n nodes but an input's reaches every
+output (so sparsity, not the sweep count, decides), it times the
 Jacobian of every method that computes one as a single job over one program
 (``jacobian = "native"``): ad-forward (n tangent sweeps), ad-reverse and
 ad-codegen (m reverse sweeps), and the installed peers -- jax both ways
@@ -34,7 +38,7 @@ import time
 import numpy as np
 
 from derivcmp import backends
-from derivcmp.bench import jacobian_problem, parse_sizes
+from derivcmp.bench import JACOBIAN_FAMILIES, jacobian_problem, parse_sizes
 from derivcmp.compare import compute_reference
 
 
@@ -78,6 +82,7 @@ def crossover(ms: list[int], fwd: list[float], rev: list[float]) -> float | None
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--family", default="jacobian-network,jacobian")
     ap.add_argument("--inputs", default="64")
     ap.add_argument("--outputs", default="1,4,16,32,64,128,256")
     ap.add_argument("--repeats", type=int, default=5)
@@ -91,6 +96,13 @@ def main() -> None:
     args = ap.parse_args()
     (n,) = parse_sizes(args.inputs, "--inputs", "inputs")
     ms = list(parse_sizes(args.outputs, "--outputs", "outputs"))
+    families = [f.strip() for f in args.family.split(",")]
+    results = {fam: study(fam, n, ms, args) for fam in families}
+    if args.plot:
+        plot(results, n, ms, args.plot)
+
+
+def study(family: str, n: int, ms: list[int], args) -> dict:
     load0 = os.getloadavg()
     methods = variants(args.methods.split(","))
     times: dict[str, dict[int, float]] = {name: {} for name, _ in methods}
@@ -98,7 +110,7 @@ def main() -> None:
     setups: dict[str, dict[int, float]] = {name: {} for name, _ in methods}
     skipped: set[str] = set()
     for m in ms:
-        problem = jacobian_problem(n, m)
+        problem = jacobian_problem(n, m, family)
         point = problem.point
         ref = compute_reference(problem) if m * n <= 64 else None
         prepared, truth = {}, None
@@ -125,16 +137,16 @@ def main() -> None:
         samples: dict[str, list[float]] = {k: [] for k in prepared}
         for _ in range(args.repeats):
             for k, p in prepared.items():
-                samples[k].append(_time(lambda p=p: p.evaluate(point)))
+                samples[k].append(_time(lambda p=p, point=point: p.evaluate(point)))
         for k, v in samples.items():
             times[k][m] = statistics.median(v)
             if times[k][m] > args.max_call:
                 skipped.add(k)
-        print(f"m={m}: " + ", ".join(f"{k} {times[k][m] * 1e3:.3g} ms" for k in prepared), file=sys.stderr)
+        print(f"{family} m={m}: " + ", ".join(f"{k} {times[k][m] * 1e3:.3g} ms" for k in prepared), file=sys.stderr)
     load1 = os.getloadavg()
 
-    print(f"Jacobian of y_j = sum_i sin(a_ji x_i) x_(i+1), n = {n} inputs, m outputs: CPU time per "
-          f"Jacobian (median of {args.repeats} interleaved runs), in ms; the sweeps each did.\n")
+    print(f"**{family}**: {JACOBIAN_FAMILIES[family]}; n = {n} inputs, m outputs: CPU time per "
+          f"Jacobian (median of {args.repeats} interleaved runs), in ms, and the sweeps each did.\n")
     names = [k for k, _ in methods]
     print("| m | m/n | " + " | ".join(names) + " |")
     print("|---:|---:|" + "---:|" * len(names))
@@ -153,26 +165,28 @@ def main() -> None:
         print(f"- crossover of {f} and {r}: {where}")
     print(f"\nload average {load0[0]:.1f} before, {load1[0]:.1f} after; "
           f"Python {platform.python_version()}, {platform.machine()}")
-    if args.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(7.5, 5))
-        for k in names:
-            xs = [m / n for m in ms if m in times[k]]
-            if xs:
-                ax.loglog(xs, [times[k][m] for m in ms if m in times[k]], marker="o", label=k)
+    return {"names": names, "times": times}
+
+
+def plot(results: dict, n: int, ms: list[int], path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(results), figsize=(6.5 * len(results), 4.8), squeeze=False)
+    for ax, (family, res) in zip(axes[0], results.items()):
+        for k in res["names"]:
+            got = [m for m in ms if m in res["times"][k]]
+            if got:
+                ax.loglog([m / n for m in got], [res["times"][k][m] for m in got], marker="o", label=k)
         ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel(f"m/n (outputs / inputs; n = {n})")
         ax.set_ylabel("CPU time per Jacobian (s)")
-        ax.set_title("Jacobian of y_j = sum_i sin(a_ji x_i) x_(i+1): forward (n sweeps) vs reverse (m sweeps)",
-                     fontsize=9)
+        ax.set_title(f"{family}: {JACOBIAN_FAMILIES[family]}", fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=110)
-        print(f"wrote {args.plot}", file=sys.stderr)
-
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}", file=sys.stderr)
 
 if __name__ == "__main__":
     main()

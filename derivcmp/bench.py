@@ -122,24 +122,44 @@ def problem(family: str, n: int) -> Problem:
     return Problem(expr, tuple(v.name for v in xs), point, 1, f"{family}, n={n}")
 
 
-#: the vector-valued family: it takes numbers of inputs and of outputs, not --sizes
+#: the vector-valued families: they take numbers of inputs and of outputs, not --sizes
 JACOBIAN = "jacobian"
+NETWORK = "jacobian-network"
 JACOBIAN_FORMULA = "y_j = sum_i sin(a_ji*x_i)*x_{i+1}, j = 1..m, i = 1..n"
+NETWORK_FORMULA = "y = V tanh(W2 tanh(W1 x)), W1, W2 n x n, V m x n (fixed weights)"
+JACOBIAN_FAMILIES = {JACOBIAN: JACOBIAN_FORMULA, NETWORK: NETWORK_FORMULA}
 #: the largest m*n whose Jacobian is graded against the 50-digit reference (above: a cross-check)
 JACOBIAN_REFERENCE_MAX = 64
 
 
-def jacobian_problem(n: int, m: int) -> Problem:
-    """The Jacobian problem of the generated vector function of ``n`` inputs and ``m`` outputs."""
+def jacobian_problem(n: int, m: int, family: str = JACOBIAN) -> Problem:
+    """The Jacobian problem of a generated vector function of ``n`` inputs and ``m`` outputs.
+
+    ``jacobian``: each output its own sum over every input, so an output's
+    dependency cone is its own ~4n nodes while an input's reaches ~2 terms and
+    a sum path in every output.  ``jacobian-network``: two dense tanh layers
+    shared by every output and a dense readout, so every node past the first
+    layer depends on every input and the layers feed every output: each sweep,
+    either way, costs about as much as f."""
     xs = [Var(f"x{i}") for i in range(1, n + 1)]
     outputs = []
-    for j in range(1, m + 1):
-        terms = [Apply("mul", (Apply("sin", (Apply("mul", (_const(round(1 + 0.5 * math.sin(j * i + 0.3 * j), 6)),
-                                                             xs[i - 1])),)), xs[i % n]))
-                 for i in range(1, n + 1)]
-        outputs.append(_sum(terms))
+    if family == NETWORK:
+        def layer(inputs: list[Expr], seed: float, rows: int, squash: bool) -> list[Expr]:
+            out = []
+            for i in range(1, rows + 1):
+                pre = _sum([Apply("mul", (_const(round(math.sin(1.7 * i + 0.9 * k + seed) / math.sqrt(n), 6)),
+                                          v)) for k, v in enumerate(inputs, 1)])
+                out.append(Apply("tanh", (pre,)) if squash else pre)
+            return out
+        outputs = layer(layer(layer(list(xs), 0.1, n, True), 0.7, n, True), 1.3, m, False)
+    else:
+        for j in range(1, m + 1):
+            terms = [Apply("mul", (Apply("sin", (Apply("mul", (_const(round(1 + 0.5 * math.sin(j * i + 0.3 * j), 6)),
+                                                                 xs[i - 1])),)), xs[i % n]))
+                     for i in range(1, n + 1)]
+            outputs.append(_sum(terms))
     point = {v.name: 0.1 + 0.5 * math.sin(1.3 * i) for i, v in enumerate(xs, 1)}
-    return Problem(Vector(tuple(outputs)), tuple(v.name for v in xs), point, 1, f"{JACOBIAN}, n={n}, m={m}")
+    return Problem(Vector(tuple(outputs)), tuple(v.name for v in xs), point, 1, f"{family}, n={n}, m={m}")
 
 
 # --- options -------------------------------------------------------------------------------
@@ -185,17 +205,18 @@ def parse_families(text: str) -> tuple[str, ...]:
         raise DerivcmpError(f"--family: malformed list {text!r}")
     if parts == ["all"]:
         return tuple(FAMILIES)
-    if JACOBIAN in parts and len(parts) > 1:
-        raise DerivcmpError(f"--family: {JACOBIAN} runs alone (it takes --inputs and --outputs, not --sizes)")
-    if parts == [JACOBIAN]:
-        return (JACOBIAN,)
+    vector = [p for p in parts if p in JACOBIAN_FAMILIES]
+    if vector and len(parts) > 1:
+        raise DerivcmpError(f"--family: {vector[0]} runs alone (it takes --inputs and --outputs, not --sizes)")
+    if vector:
+        return (vector[0],)
     for p in parts:
         if p not in FAMILIES:
             import difflib
-            close = difflib.get_close_matches(p, FAMILIES, n=1)
+            close = difflib.get_close_matches(p, [*FAMILIES, *JACOBIAN_FAMILIES], n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise DerivcmpError(f"--family: unknown family {p!r}{hint} (known: {', '.join(FAMILIES)}, "
-                                f"{JACOBIAN}, or all)")
+                                f"{', '.join(JACOBIAN_FAMILIES)}, or all)")
     return tuple(dict.fromkeys(parts))
 
 
@@ -294,7 +315,7 @@ def run(families: Sequence[str], sizes: Sequence[int], methods: Sequence[str], t
 
 def run_jacobian(shapes: Sequence[tuple[int, int]], methods: Sequence[str], timeout: float | None,
                  reference_max: int = JACOBIAN_REFERENCE_MAX, progress: Callable[[str], None] | None = None,
-                 runs: int = 3) -> BenchResult:
+                 runs: int = 3, family: str = JACOBIAN) -> BenchResult:
     """Jacobian time of each method for each (n inputs, m outputs) of the ``jacobian`` family.
 
     A peer offering several Jacobian transformations (``jacobian_modes``: jax's
@@ -319,14 +340,14 @@ def run_jacobian(shapes: Sequence[tuple[int, int]], methods: Sequence[str], time
                 backend.jacobian_mode = mode
             variants.append((m if mode is None or len(modes) == 1 else f"{m} ({mode})", m, backend))
     for n, m_out in shapes:
-        prob = jacobian_problem(n, m_out)
+        prob = jacobian_problem(n, m_out, family)
         if progress:
             progress(f"n={n} m={m_out}: f")
         got = deadline.call(lambda prob=prob: backends.time_function(prob), timeout)
         f_time = got if isinstance(got, Timing) else None
         here: list[Row] = []
         for label, name, backend in variants:
-            row = Row(JACOBIAN, n, label, entries[name].family, TIMEOUT, f_s=f_time.eval_s if f_time else None,
+            row = Row(family, n, label, entries[name].family, TIMEOUT, f_s=f_time.eval_s if f_time else None,
                       outputs=m_out)
             if label in gave_up:
                 row.message = "not run: timed out at a smaller size (n={}, m={})".format(*gave_up[label])
@@ -350,7 +371,7 @@ def run_jacobian(shapes: Sequence[tuple[int, int]], methods: Sequence[str], time
         _grade(prob, here, timeout if n * m_out <= reference_max else None, n * m_out <= reference_max, progress)
         rows.extend(here)
     sizes = tuple(sorted({n for n, _ in shapes}))
-    return BenchResult((JACOBIAN,), sizes, tuple(v[0] for v in variants), timeout, rows,
+    return BenchResult((family,), sizes, tuple(v[0] for v in variants), timeout, rows,
                        time.perf_counter() - start)
 
 

@@ -21,11 +21,12 @@ def bench(family: str, sizes: str | None, methods: str, fmt: str, plot_path: str
     from . import bench as b
     from .report import bench as rb
     families = b.parse_families(family)
-    jacobian = families == (b.JACOBIAN,)
+    jacobian = families[0] in b.JACOBIAN_FAMILIES
     if jacobian and sizes is not None:
-        raise DerivcmpError(f"--sizes is not for --family {b.JACOBIAN}: give --inputs and --outputs")
+        raise DerivcmpError(f"--sizes is not for --family {families[0]}: give --inputs and --outputs")
     if not jacobian and (inputs is not None or outputs is not None):
-        raise DerivcmpError(f"--inputs and --outputs are for --family {b.JACOBIAN} (a vector-valued function)")
+        raise DerivcmpError(f"--inputs and --outputs are for --family {' or '.join(b.JACOBIAN_FAMILIES)} "
+                            "(vector-valued functions)")
     shapes = b.parse_shapes(inputs, outputs) if jacobian else ()
     size_list = () if jacobian else b.parse_sizes(sizes or ",".join(map(str, b.DEFAULT_SIZES)))
     for fam in families if not jacobian else ():
@@ -65,7 +66,7 @@ def bench(family: str, sizes: str | None, methods: str, fmt: str, plot_path: str
         if jacobian:
             result = b.run_jacobian(shapes, names, timeout or None,
                                     b.JACOBIAN_REFERENCE_MAX if reference_max is None else reference_max,
-                                    progress=progress)
+                                    progress=progress, family=families[0])
         else:
             result = b.run(families, size_list, names, timeout or None,
                            b.REFERENCE_MAX if reference_max is None else reference_max, progress=progress)

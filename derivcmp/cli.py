@@ -377,7 +377,8 @@ def swell_cmd(expression: str, wrt: str | None, max_order: int, fmt: str, timeou
 @main.command("bench")
 @click.option("--family", default="sum", show_default=True,
               help="Generated function(s): sum, rosenbrock, dense, logsumexp (comma separated) or all; "
-                   "or jacobian (alone): m outputs of n inputs, the forward/reverse crossover.")
+                   "or jacobian / jacobian-network (alone): m outputs of n inputs, the forward/reverse "
+                   "crossover.")
 @click.option("--sizes", default=None,
               help="Numbers of variables, comma separated  [default: 10,100,1000,10000].")
 @click.option("--inputs", default=None,

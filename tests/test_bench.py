@@ -235,6 +235,26 @@ def test_jacobian_bench_command_table_json_and_plot(tmp_path):
     assert all(r["max_rel_error"] < 1e-14 for r in doc["rows"])
 
 
+def test_network_family_is_two_dense_layers_and_a_readout():
+    p = bench.jacobian_problem(3, 2, bench.NETWORK)
+    x = np.array([p.point[f"x{i}"] for i in range(1, 4)])
+
+    def weights(rows, seed):
+        return np.array([[round(math.sin(1.7 * i + 0.9 * k + seed) / math.sqrt(3), 6) for k in range(1, 4)]
+                         for i in range(1, rows + 1)])
+    w1, w2, v = weights(3, 0.1), weights(3, 0.7), weights(2, 1.3)
+    want = v @ np.tanh(w2 @ np.tanh(w1 @ x))
+    assert np.allclose(compile_program(p.expr).evaluate(p.point), want, rtol=1e-14)
+    # its Jacobian by hand: V diag(1 - h2^2) W2 diag(1 - h1^2) W1
+    h1 = np.tanh(w1 @ x)
+    h2 = np.tanh(w2 @ h1)
+    jac = v @ np.diag(1 - h2 ** 2) @ w2 @ np.diag(1 - h1 ** 2) @ w1
+    result = bench.run_jacobian([(3, 2)], ["ad-forward", "ad-reverse"], timeout=None, runs=2, family=bench.NETWORK)
+    for r in result.rows:
+        assert np.allclose(r.value, jac, rtol=1e-13), r.method
+        assert r.max_rel_error < 1e-14 and r.error_against == "reference (50 digits)"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--family", "jacobian", "--inputs", "2,4", "--outputs", "1,2"],
      "--inputs and --outputs: give one of them as a list and the other as one number "
@@ -243,8 +263,10 @@ def test_jacobian_bench_command_table_json_and_plot(tmp_path):
      "--inputs/--outputs: 4096x17 is too large (at most 65,536 Jacobian entries, inputs x outputs)"),
     (["--family", "jacobian,sum"], "--family: jacobian runs alone (it takes --inputs and --outputs, not --sizes)"),
     (["--family", "jacobian", "--sizes", "10"], "--sizes is not for --family jacobian: give --inputs and --outputs"),
-    (["--family", "sum", "--outputs", "3"], "--inputs and --outputs are for --family jacobian (a vector-valued "
-                                            "function)"),
+    (["--family", "sum", "--outputs", "3"], "--inputs and --outputs are for --family jacobian or "
+                                            "jacobian-network (vector-valued functions)"),
+    (["--family", "jacobian-network,sum"], "--family: jacobian-network runs alone (it takes --inputs and "
+                                           "--outputs, not --sizes)"),
     (["--family", "jacobian", "--outputs", "0"], "--outputs: 0 is out of range (1 to 4,096 outputs)"),
     (["--family", "jacobian", "--inputs", "x"], "--inputs: 'x' is not a whole number of inputs"),
 ])

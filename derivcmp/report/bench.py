@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..bench import FAMILIES, JACOBIAN, JACOBIAN_FORMULA, SCHEMA, BenchResult, Row, environment
+from ..bench import FAMILIES, JACOBIAN_FAMILIES, SCHEMA, BenchResult, Row, environment
 from . import csv_number, finite_or_none, fmt_error, fmt_time
 
 COLUMNS = ("family", "n", "m", "method", "status", "f_s", "grad_s", "grad_spread_s", "ratio", "setup_s",
@@ -57,7 +57,7 @@ def to_csv(result: BenchResult) -> str:
 
 
 def formula(family: str) -> str:
-    return JACOBIAN_FORMULA if family == JACOBIAN else FAMILIES[family].formula
+    return JACOBIAN_FAMILIES[family] if family in JACOBIAN_FAMILIES else FAMILIES[family].formula
 
 
 def _ratio(x: float | None) -> str:
@@ -66,7 +66,7 @@ def _ratio(x: float | None) -> str:
 
 def _cells(r: Row) -> list[str]:
     status = r.status if r.status == "ok" else f"{r.status}: {r.message or ''}".strip(": ")
-    shape = [str(r.n)] + ([str(r.outputs)] if r.family == JACOBIAN else [])
+    shape = [str(r.n)] + ([str(r.outputs)] if r.family in JACOBIAN_FAMILIES else [])
     return [*shape, r.method, fmt_time(r.f_s), fmt_time(r.grad_s), _ratio(r.ratio), fmt_time(r.setup_s),
             r.cost or "-", fmt_error(r.max_rel_error), status]
 
@@ -78,7 +78,7 @@ _RIGHT = ("n", "m", "f", "gradient", "grad/f", "jacobian", "jac/f", "setup")
 
 
 def headers(family: str) -> tuple[str, ...]:
-    return JACOBIAN_HEADERS if family == JACOBIAN else HEADERS
+    return JACOBIAN_HEADERS if family in JACOBIAN_FAMILIES else HEADERS
 
 
 def to_markdown(result: BenchResult) -> str:
@@ -97,7 +97,7 @@ def to_markdown(result: BenchResult) -> str:
 
 def _footnote(result: BenchResult) -> str:
     against = sorted({r.error_against for r in result.rows if r.error_against})
-    what = ("jac/f: the Jacobian's" if result.families == (JACOBIAN,) else "grad/f: the gradient's")
+    what = ("jac/f: the Jacobian's" if result.families[0] in JACOBIAN_FAMILIES else "grad/f: the gradient's")
     return (f"{what} per-call time over one evaluation of f by derivcmp's compiled program "
             "(the same baseline for every method). Errors against: " + "; ".join(against or ["-"]) +
             f". {result.elapsed_s:.0f} s in all.")
@@ -123,13 +123,13 @@ def _series(result: BenchResult, family: str, key: str) -> dict[str, tuple[list[
         v = r.grad_s if key == "grad" else r.ratio
         if r.family == family and v is not None and math.isfinite(v) and v > 0:
             xs, ys = lines.setdefault(r.method, ([], []))
-            xs.append(r.outputs / r.n if family == JACOBIAN and r.outputs else r.n)
+            xs.append(r.outputs / r.n if family in JACOBIAN_FAMILIES and r.outputs else r.n)
             ys.append(v)
     return lines
 
 
 def _x_label(result: BenchResult, family: str) -> str:
-    if family != JACOBIAN:
+    if family not in JACOBIAN_FAMILIES:
         return "n (variables)"
     ns = sorted({r.n for r in result.rows})
     ms = sorted({r.outputs for r in result.rows})
@@ -145,13 +145,13 @@ def plot(result: BenchResult, path: str) -> None:
     fams = result.families
     fig, axes = plt.subplots(len(fams), 2, figsize=(11, 4 * len(fams)), squeeze=False)
     for row, fam in enumerate(fams):
-        what = "Jacobian" if fam == JACOBIAN else "gradient"
+        what = "Jacobian" if fam in JACOBIAN_FAMILIES else "gradient"
         for col, (key, label) in enumerate((("grad", f"{what} time per call (s)"),
                                             ("ratio", f"{what} time / f time"))):
             ax = axes[row][col]
             for method, (xs, ys) in _series(result, fam, key).items():
                 ax.loglog(xs, ys, marker="o", label=method)
-            if fam == JACOBIAN:
+            if fam in JACOBIAN_FAMILIES:
                 ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
             ax.set_xlabel(_x_label(result, fam))
             ax.set_ylabel(label)
@@ -168,7 +168,7 @@ def terminal_chart(result: BenchResult, width: int = 100, height: int = 22) -> s
     import plotext as plt
     charts = []
     for fam in result.families:
-        jac = fam == JACOBIAN
+        jac = fam in JACOBIAN_FAMILIES
         lines = _series(result, fam, "grad" if jac else "ratio")
         if not lines:
             continue
