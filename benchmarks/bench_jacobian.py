@@ -91,6 +91,9 @@ def main() -> None:
     ap.add_argument("--plot", default=None)
     ap.add_argument("--methods", default="ad-forward,ad-reverse,ad-codegen,jax,torch",
                     help="methods to time (those installed); autograd and pytensor are slow here")
+    ap.add_argument("--network-methods", default="ad-forward,ad-reverse",
+                    help="methods for jacobian-network (ad-codegen's code and jax's compile time grow with "
+                         "m times the dense layers' size: minutes at n = 64)")
     ap.add_argument("--max-call", type=float, default=3.0,
                     help="a method whose Jacobian took longer (s) is not tried at larger m")
     args = ap.parse_args()
@@ -104,7 +107,7 @@ def main() -> None:
 
 def study(family: str, n: int, ms: list[int], args) -> dict:
     load0 = os.getloadavg()
-    methods = variants(args.methods.split(","))
+    methods = variants((args.network_methods if family == "jacobian-network" else args.methods).split(","))
     times: dict[str, dict[int, float]] = {name: {} for name, _ in methods}
     costs: dict[str, dict[int, str]] = {name: {} for name, _ in methods}
     setups: dict[str, dict[int, float]] = {name: {} for name, _ in methods}

@@ -293,24 +293,28 @@ def run(families: Sequence[str], sizes: Sequence[int], methods: Sequence[str], t
                     continue
                 if progress:
                     progress(f"{fam} n={n}: {m}")
-                out = run_with_deadline(reg[m], prob, True, timeout)
-                row.status, row.message, row.details = out.status, out.message, dict(out.details)
-                if out.timing is not None:
-                    # a peer's setup includes importing its framework (seconds, once per
-                    # process): reported apart, in details, so setup is the tracing/compiling
-                    imported = float(row.details.get("import_s", 0.0))
-                    row.setup_s, row.grad_s, row.grad_spread_s = (out.timing.setup_s - imported,
-                                                                   out.timing.eval_s, out.timing.eval_spread_s)
-                row.cost = _cost(row.details)
-                if out.status == OK:
-                    row.value = np.asarray(out.value, dtype=float)
-                elif out.status == TIMEOUT:
+                if _fill(row, run_with_deadline(reg[m], prob, True, timeout)) == TIMEOUT:
                     gave_up[m] = n
                 here.append(row)
             _grade(prob, here, timeout if n <= reference_max else None, n <= reference_max, progress)
             rows.extend(here)
     return BenchResult(tuple(families), tuple(sizes), tuple(methods), timeout, rows,
                        time.perf_counter() - start)
+
+
+def _fill(row: Row, out) -> str:
+    """A row from a method's outcome; returns its status."""
+    row.status, row.message, row.details = out.status, out.message, dict(out.details)
+    if out.timing is not None:
+        # a peer's setup includes importing its framework (seconds, once per
+        # process): reported apart, in details, so setup is the tracing/compiling
+        imported = float(row.details.get("import_s", 0.0))
+        row.setup_s, row.grad_s, row.grad_spread_s = (out.timing.setup_s - imported,
+                                                       out.timing.eval_s, out.timing.eval_spread_s)
+    row.cost = _cost(row.details)
+    if out.status == OK:
+        row.value = np.asarray(out.value, dtype=float)
+    return out.status
 
 
 def run_jacobian(shapes: Sequence[tuple[int, int]], methods: Sequence[str], timeout: float | None,
@@ -357,15 +361,7 @@ def run_jacobian(shapes: Sequence[tuple[int, int]], methods: Sequence[str], time
                 progress(f"n={n} m={m_out}: {label}")
             with settings(runs=runs, warmup=1):
                 out = run_with_deadline(backend, prob, True, timeout)
-            row.status, row.message, row.details = out.status, out.message, dict(out.details)
-            if out.timing is not None:
-                imported = float(row.details.get("import_s", 0.0))
-                row.setup_s, row.grad_s, row.grad_spread_s = (out.timing.setup_s - imported,
-                                                               out.timing.eval_s, out.timing.eval_spread_s)
-            row.cost = _cost(row.details)
-            if out.status == OK:
-                row.value = np.asarray(out.value, dtype=float)
-            elif out.status == TIMEOUT:
+            if _fill(row, out) == TIMEOUT:
                 gave_up[label] = (n, m_out)
             here.append(row)
         _grade(prob, here, timeout if n * m_out <= reference_max else None, n * m_out <= reference_max, progress)

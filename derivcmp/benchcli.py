@@ -28,7 +28,7 @@ def bench(family: str, sizes: str | None, methods: str, fmt: str, plot_path: str
         raise DerivcmpError(f"--inputs and --outputs are for --family {' or '.join(b.JACOBIAN_FAMILIES)} "
                             "(vector-valued functions)")
     shapes = b.parse_shapes(inputs, outputs) if jacobian else ()
-    size_list = () if jacobian else b.parse_sizes(sizes or ",".join(map(str, b.DEFAULT_SIZES)))
+    size_list = () if jacobian else b.parse_sizes(",".join(map(str, b.DEFAULT_SIZES)) if sizes is None else sizes)
     for fam in families if not jacobian else ():
         least = b.FAMILIES[fam].min_size
         small = [n for n in size_list if n < least]

@@ -63,7 +63,7 @@ def run_cli(*args):
     (["--sizes", ""], "error: --sizes: malformed list ''"),
     (["--family", "sum,"], "error: --family: malformed list 'sum,'"),
     (["--family", "nope"], ("error: --family: unknown family 'nope' (known: sum, rosenbrock, dense, "
-                            "logsumexp, or all)")),
+                            "logsumexp, jacobian, jacobian-network, or all)")),
     (["--family", "rosenbrok"], "did you mean 'rosenbrock'"),
     (["--methods", "nope"], "unknown method 'nope'"),
     (["--family", "rosenbrock", "--sizes", "1"], "error: --sizes: rosenbrock needs at least 2 variables"),

@@ -69,8 +69,11 @@ def document(c: Comparison, timing: bool = True) -> dict[str, Any]:
     if getattr(p, "vector", False):
         from ..expr import to_text
         doc["schema"] = SCHEMA_JACOBIAN
-        doc["outputs"] = [to_text(e) for e in p.outputs]
         doc["reference"]["undefined_rows"] = list((c.reference.details or {}).get("undefined_rows", ()))
+        # the outputs right after the expression they come from
+        items = list(doc.items())
+        items.insert(2, ("outputs", [to_text(e) for e in p.outputs]))
+        doc = dict(items)
     return doc
 
 

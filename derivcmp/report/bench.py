@@ -19,12 +19,13 @@ from rich.text import Text
 from ..bench import FAMILIES, JACOBIAN_FAMILIES, SCHEMA, BenchResult, Row, environment
 from . import csv_number, finite_or_none, fmt_error, fmt_time
 
-COLUMNS = ("family", "n", "m", "method", "status", "f_s", "grad_s", "grad_spread_s", "ratio", "setup_s",
+COLUMNS = ("family", "n", "method", "status", "f_s", "grad_s", "grad_spread_s", "ratio", "setup_s",
            "cost", "max_rel_error", "error_against", "message")
 
 
 def _row_dict(r: Row) -> dict[str, Any]:
-    return {"family": r.family, "n": r.n, "m": r.outputs, "method": r.method, "method_family": r.method_family,
+    shape = {"n": r.n, "m": r.outputs} if r.outputs is not None else {"n": r.n}
+    return {"family": r.family, **shape, "method": r.method, "method_family": r.method_family,
             "status": r.status, "message": r.message,
             "f_s": finite_or_none(r.f_s), "grad_s": finite_or_none(r.grad_s),
             "grad_spread_s": finite_or_none(r.grad_spread_s), "ratio": finite_or_none(r.ratio),
@@ -48,11 +49,13 @@ def to_json(result: BenchResult) -> str:
 def to_csv(result: BenchResult) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(COLUMNS)
+    # the vector-valued families have a column for m, the number of outputs, after n
+    cols = COLUMNS if result.families[0] not in JACOBIAN_FAMILIES else (*COLUMNS[:2], "m", *COLUMNS[2:])
+    w.writerow(cols)
     for r in result.rows:
         d = _row_dict(r)
         w.writerow([csv_number(d[c]) if isinstance(d[c], float) else ("" if d[c] is None else d[c])
-                    for c in COLUMNS])
+                    for c in cols])
     return buf.getvalue()
 
 
