@@ -232,7 +232,9 @@ def test_cost_counters_name_what_was_done():
     assert d["ad-reverse"]["reverse_sweeps"] == m and d["ad-reverse"]["forward_sweeps"] == 1
     assert d["ad-codegen"]["reverse_sweeps"] == m
     assert d["symbolic"]["symbolic_derivatives"] == m * n
-    for fd in ("fd-forward", "fd-central", "complex-step"):
+    # the complex step: one complex evaluation of every output per input
+    assert d["complex-step"]["function_evaluations"] == n and "rows" not in d["complex-step"]
+    for fd in ("fd-forward", "fd-central"):
         rows = d[fd]["rows"]
         assert len(rows) == m
         assert d[fd]["function_evaluations"] == sum(r["function_evaluations"] for r in rows)
@@ -240,7 +242,6 @@ def test_cost_counters_name_what_was_done():
     # one evaluation per variable at least (n + 1 for forward, 2n for central), per output
     assert all(r["function_evaluations"] >= n for r in d["fd-forward"]["rows"])
     assert all(r["function_evaluations"] >= 2 * n for r in d["fd-central"]["rows"])
-    assert [r["function_evaluations"] for r in d["complex-step"]["rows"]] == [n] * m
 
 
 def test_a_variable_no_output_uses_costs_no_forward_sweep():
