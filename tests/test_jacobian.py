@@ -334,3 +334,16 @@ def test_bad_vector_input_exits_2_with_a_message(args, message):
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_suite_jacobian_expected_has_m_lists_of_n(tmp_path):
+    from derivcmp.suite import load
+    f = tmp_path / "j.toml"
+    f.write_text('[[case]]\nid = "bad-shape"\nexpr = "[x*y, x]"\nwrt = ["x", "y"]\nat = { x = 1.0, y = 2.0 }\n'
+                 'expected = [["y", "x"]]\n', encoding="utf-8")
+    loaded = load([str(f)])
+    (diag,) = [d for d in loaded.diagnostics if d.severity == "error"]
+    assert "expected: the Jacobian is 2×2 (2 outputs, wrt x, y), so give 2 lists of 2" in str(diag)
+    f.write_text('[[case]]\nid = "good"\nexpr = "[x*y, x]"\nwrt = ["x", "y"]\nat = { x = 1.0, y = 2.0 }\n'
+                 'expected = [["y", "x"], [1, 0]]\n', encoding="utf-8")
+    assert [c.id for c in load([str(f)]).cases] == ["good"]
