@@ -75,12 +75,8 @@ class ComplexStep(Method):
             est = trunc = 0.0
             for n in wrt:
                 x = float(point[n])
-                h = problem.step if problem.step is not None else STEP * max(1.0, abs(x))
-                inputs = {k: complex(float(v)) for k, v in point.items()}
-                if n in inputs:
-                    inputs[n] = complex(x, h)
-                with np.errstate(all="ignore"):
-                    fz = sweep(program, COMPLEX_OPS, inputs)[program.output]
+                h, vals = _complex_sweep(program, problem, point, n)
+                fz = vals[program.output]
                 d = float(np.imag(fz)) / h
                 out.append(d)
                 steps[n] = h
@@ -103,6 +99,17 @@ class ComplexStep(Method):
 METHODS = (ComplexStep,)
 
 
+def _complex_sweep(program, problem: Problem, point, name: str):
+    """The step h for ``name`` and every slot's value at the point moved by i*h along it."""
+    x = float(point[name])
+    h = problem.step if problem.step is not None else STEP * max(1.0, abs(x))
+    inputs = {k: complex(float(v)) for k, v in point.items()}
+    if name in inputs:
+        inputs[name] = complex(x, h)
+    with np.errstate(all="ignore"):
+        return h, sweep(program, COMPLEX_OPS, inputs)
+
+
 def _jacobian(program, problem: Problem, details: dict) -> Prepared:
     """The (m, n) Jacobian by n complex evaluations of the whole vector program, one
     per input: column k is Im f(x + i h e_k) / h for every output at once.  An output
@@ -119,13 +126,7 @@ def _jacobian(program, problem: Problem, details: dict) -> Prepared:
         jac = np.zeros((m, len(wrt)))
         steps, est, trunc = {}, 0.0, 0.0
         for k, name in enumerate(wrt):
-            x = float(point[name])
-            h = problem.step if problem.step is not None else STEP * max(1.0, abs(x))
-            inputs = {v: complex(float(val)) for v, val in point.items()}
-            if name in inputs:
-                inputs[name] = complex(x, h)
-            with np.errstate(all="ignore"):
-                vals = sweep(program, COMPLEX_OPS, inputs)
+            h, vals = _complex_sweep(program, problem, point, name)
             jac[:, k] = [float(np.imag(vals[o])) / h for o in program.outputs]
             steps[name] = h
         for j, o in enumerate(program.outputs):
