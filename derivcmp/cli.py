@@ -497,7 +497,7 @@ def _interrupt(signum, frame) -> None:
     workers are stopped and the report is written."""
     _SIGNALLED.append(signum)
     _ignore_signals()
-    raise KeyboardInterrupt
+    _stop()
 
 
 _SAVED_HANDLERS: list[tuple] = []
@@ -525,7 +525,12 @@ def _terminate(signum, frame) -> None:
     _TERMINATED.append(True)
     _SIGNALLED.append(signum)
     _ignore_signals()
-    raise KeyboardInterrupt
+    _stop()
+
+
+def _stop() -> None:
+    from .batch import stop_requested     # KeyboardInterrupt, once no worker is half started
+    stop_requested()
 
 
 def _clamp_jobs(jobs: int | None) -> int | None:
