@@ -37,17 +37,23 @@ def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str, gr
     trace = build(problem.expr, problem.point, problem.wrt, mode)
     at_text = ", ".join(f"{k}={v!r}" for k, v in problem.point.items())
     title = f"{mode} trace of {expression} at {at_text}"
+    saved, failure = [], None
+    if graph:       # drawn first: a full stdout (> /dev/full) does not lose the picture
+        from .report.graph import write
+        try:
+            saved = write(trace, title, graph)
+        except DerivcmpError as err:
+            failure = err
     if fmt == "json":
         click.echo(json.dumps(document(trace, expression, problem.point), indent=2, allow_nan=False))
     else:
         from .report.terminal import stdout_console
         from .report.trace import render
         render(trace, title, stdout_console(sys.stdout))
-    if graph:
-        from .report.graph import write
-        sys.stdout.flush()
-        for path in write(trace, title, graph):
-            click.echo(f"saved {path}", err=True)
+    for path in saved:
+        click.echo(f"saved {path}", err=True)
+    if failure is not None:
+        raise failure
 
 
 @click.command("orders")
