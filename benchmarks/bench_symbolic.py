@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import tomllib
 
-from derivcmp import forked, timing
+from derivcmp import deadline, timing
 from derivcmp.backends import registry
 from derivcmp.compare import make_problem
 from derivcmp.expr import Apply, Num, Var
@@ -94,7 +94,7 @@ def _measure_here(method: str, problem: Problem) -> Measured:
 
 
 def measure(method: str, problem: Problem) -> Measured | None:
-    got = forked.call(lambda: _measure_here(method, problem), DEADLINE_S)
+    got = deadline.call(lambda: _measure_here(method, problem), DEADLINE_S, reraise=False)
     return got if isinstance(got, Measured) else None
 
 

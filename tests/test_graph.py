@@ -23,8 +23,8 @@ from derivcmp.trace import build
 
 SIGMOID = "1/(1+exp(-w*x))"
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
-_NODE = re.compile(rf"^  (n\d+) \[label={_QUOTED}, (.*)\];$", re.M)
-_EDGE = re.compile(rf"^  (n\d+) -> (n\d+) \[label={_QUOTED}(.*)\];$", re.M)
+_NODE = re.compile(rf"^  (n\d+) \[label={_QUOTED}, (.*)\];$", re.MULTILINE)
+_EDGE = re.compile(rf"^  (n\d+) -> (n\d+) \[label={_QUOTED}(.*)\];$", re.MULTILINE)
 
 
 def _parse(dot: str):

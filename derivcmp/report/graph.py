@@ -72,9 +72,9 @@ def to_dot(trace: Trace, title: str) -> str:
     what = "adjoint" if trace.mode == "reverse" else "tangent"
     heading.append(f"boxes: inputs, double outline: the output, nodes: value and {what}, "
                    f"edges: local partials")
+    label = dot_string("\n".join(heading))
     out = ["digraph trace {",
-           f"  graph [rankdir=BT, labelloc=t, fontname=\"Helvetica\", fontsize=12, "
-           f"label={dot_string(chr(10).join(heading))}];",
+           f'  graph [rankdir=BT, labelloc=t, fontname="Helvetica", fontsize=12, label={label}];',
            '  node [fontname="Helvetica", fontsize=11];',
            '  edge [fontname="Helvetica", fontsize=10];']
     for r in trace.rows:
