@@ -37,23 +37,29 @@ def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str, gr
     trace = build(problem.expr, problem.point, problem.wrt, mode)
     at_text = ", ".join(f"{k}={v!r}" for k, v in problem.point.items())
     title = f"{mode} trace of {expression} at {at_text}"
-    saved, failure = [], None
-    if graph:       # drawn first: a full stdout (> /dev/full) does not lose the picture
-        from .report.graph import write
-        try:
-            saved = write(trace, title, graph)
-        except DerivcmpError as err:
-            failure = err
-    if fmt == "json":
-        click.echo(json.dumps(document(trace, expression, problem.point), indent=2, allow_nan=False))
-    else:
-        from .report.terminal import stdout_console
-        from .report.trace import render
-        render(trace, title, stdout_console(sys.stdout))
-    for path in saved:
-        click.echo(f"saved {path}", err=True)
-    if failure is not None:
-        raise failure
+    if graph:       # the DOT text first: it is saved whatever happens to stdout or the renderer
+        from .report import graph as rg
+        graph_fmt, dot_path = rg.save_dot(trace, title, graph)
+        click.echo(f"saved {dot_path}", err=True)
+    unwritten: OSError | None = None
+    try:
+        if fmt == "json":
+            click.echo(json.dumps(document(trace, expression, problem.point), indent=2, allow_nan=False))
+        else:
+            from .report.terminal import stdout_console
+            from .report.trace import render
+            render(trace, title, stdout_console(sys.stdout))
+        if graph:
+            sys.stdout.flush()      # the table shows while dot draws
+    except OSError as err:          # (> /dev/full): still draw the picture, then report it
+        if not graph:
+            raise
+        unwritten = err
+    if graph and graph_fmt != "dot":
+        rg.render(dot_path, graph, graph_fmt)
+        click.echo(f"saved {graph}", err=True)
+    if unwritten is not None:
+        raise unwritten
 
 
 @click.command("orders")

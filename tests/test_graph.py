@@ -227,10 +227,10 @@ def test_renderer_is_called_without_a_shell_on_absolute_paths(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     res = _cli("trace", "x*y", "--at", "x=1,y=2", "--graph", "-odd.svg")
     assert res.exit_code == 0, res.output
+    assert res.stderr == "saved -odd.dot\nsaved -odd.svg\n"
     assert log.read_text().split("\n")[:4] == ["-Tsvg", "-o", str(tmp_path / "-odd.svg"),
                                                str(tmp_path / "-odd.dot")]
     assert (tmp_path / "-odd.svg").read_text() == "<svg/>"
-    assert "saved -odd.dot" in res.stderr and "saved -odd.svg" in res.stderr
 
 
 def test_renderer_failure_and_timeout_are_messages(tmp_path, monkeypatch):
@@ -241,7 +241,8 @@ def test_renderer_failure_and_timeout_are_messages(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(bindir))
     res = _cli("trace", "x*y", "--at", "x=1,y=2", "--graph", str(tmp_path / "g.png"))
     assert res.exit_code == 2 and "Traceback" not in res.output
-    assert res.stderr == (f"error: Graphviz's dot could not draw {tmp_path / 'g.png'} (exit 3): "
+    assert res.stderr == (f"saved {tmp_path / 'g.dot'}\n"
+                          f"error: Graphviz's dot could not draw {tmp_path / 'g.png'} (exit 3): "
                           f"Error: syntax error in line 1 (the DOT text is saved in {tmp_path / 'g.dot'})\n")
     assert (tmp_path / "g.dot").exists()
     _fake_dot(bindir, f"exec {sleep} 30\n")
@@ -302,3 +303,21 @@ def test_graphviz_draws_the_sigmoid(tmp_path, ext, magic):
     assert magic in data[:400]
     if ext == "svg":
         assert "output v5 = 1 / v4" in data.decode() and f"{math.exp(-6):.10g}" in data.decode()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_stdout_still_gets_the_picture(tmp_path):
+    import sys
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    _fake_dot(bindir, 'printf "<svg/>" > "$3"\n')
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "derivcmp", "trace", SIGMOID, "--wrt", "w", "--at",
+                               "w=2,x=3", "--graph", str(tmp_path / "g.svg")], stdout=full,
+                              stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "error: cannot write the output: No space left on device" in done.stderr
+    assert (tmp_path / "g.svg").read_text() == "<svg/>"
+    nodes, edges = _parse((tmp_path / "g.dot").read_text(encoding="utf-8"))
+    assert len(nodes) == 7 and len(edges) == 6

@@ -92,16 +92,23 @@ def to_dot(trace: Trace, title: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write(trace: Trace, title: str, target: str, timeout: float = RENDER_TIMEOUT_S) -> list[str]:
-    """Save the graph as ``target`` (.svg, .png or .dot); the DOT text always goes to
-    ``target`` with the suffix .dot.  Returns the files written; raises
-    DerivcmpError (after saving the DOT text) when the picture cannot be drawn."""
+def save_dot(trace: Trace, title: str, target: str) -> tuple[str, str]:
+    """Save the DOT text for ``target`` (.svg, .png or .dot): to ``target`` itself,
+    or beside it with the suffix .dot.  Returns (format, the DOT file's path)."""
     fmt = graph_format(target)
     dot_path = target if fmt == "dot" else str(Path(target).with_suffix(".dot"))
     try:
         Path(dot_path).write_text(to_dot(trace, title), encoding="utf-8")
     except OSError as err:
         raise DerivcmpError(f"cannot write {dot_path}: {err.strerror or err}") from None
+    return fmt, dot_path
+
+
+def write(trace: Trace, title: str, target: str, timeout: float = RENDER_TIMEOUT_S) -> list[str]:
+    """Save the graph as ``target`` (.svg, .png or .dot), the DOT text always
+    (``save_dot``).  Returns the files written; raises DerivcmpError (after
+    saving the DOT text) when the picture cannot be drawn."""
+    fmt, dot_path = save_dot(trace, title, target)
     if fmt == "dot":
         return [dot_path]
     render(dot_path, target, fmt, timeout)
@@ -132,4 +139,4 @@ def render(dot_path: str, target: str, fmt: str, timeout: float = RENDER_TIMEOUT
                             f"{why or 'no message'} (the DOT text is saved in {dot_path})")
 
 
-__all__ = ["FORMATS", "INSTALL_HINT", "graph_format", "render", "to_dot", "write"]
+__all__ = ["FORMATS", "INSTALL_HINT", "graph_format", "render", "save_dot", "to_dot", "write"]
