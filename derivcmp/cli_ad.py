@@ -28,7 +28,7 @@ def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str, gr
     """Show the evaluation trace (Wengert list) of EXPRESSION with its tangents or adjoints."""
     from .compare import make_problem
     from .trace import build, document
-    if graph:
+    if graph is not None:
         from .report.graph import graph_format
         graph_format(graph)
     problem, warnings = make_problem(expression, wrt, at, 1)
@@ -37,7 +37,7 @@ def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str, gr
     trace = build(problem.expr, problem.point, problem.wrt, mode)
     at_text = ", ".join(f"{k}={v!r}" for k, v in problem.point.items())
     title = f"{mode} trace of {expression} at {at_text}"
-    if graph:       # the DOT text first: it is saved whatever happens to stdout or the renderer
+    if graph is not None:       # the DOT text first: it is saved whatever happens to stdout or the renderer
         from .report import graph as rg
         graph_fmt, dot_path = rg.save_dot(trace, title, graph)
         click.echo(f"saved {dot_path}", err=True)
@@ -49,13 +49,13 @@ def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str, gr
             from .report.terminal import stdout_console
             from .report.trace import render
             render(trace, title, stdout_console(sys.stdout))
-        if graph:
+        if graph is not None:
             sys.stdout.flush()      # the table shows while dot draws
     except OSError as err:          # (> /dev/full): still draw the picture, then report it
-        if not graph:
+        if graph is None:
             raise
         unwritten = err
-    if graph and graph_fmt != "dot":
+    if graph is not None and graph_fmt != "dot":
         rg.render(dot_path, graph, graph_fmt)
         click.echo(f"saved {graph}", err=True)
     if unwritten is not None:

@@ -271,6 +271,7 @@ def test_a_renderer_that_cannot_start_is_a_message(tmp_path, monkeypatch):
     ("g.pdf", "error: --graph: 'g.pdf' should end in .svg, .png or .dot"),
     ("g", "error: --graph: 'g' should end in .svg, .png or .dot"),
     ("missing/g.svg", "error: --graph: the directory "),
+    ("", "error: --graph: '' should end in .svg, .png or .dot"),
 ])
 def test_bad_graph_target_exits_2_before_any_work(tmp_path, monkeypatch, target, message):
     monkeypatch.chdir(tmp_path)
