@@ -128,8 +128,9 @@ class _Setup:
         # larger steps, up to half the distance to 0 (a probe across 0 would see relu's kink
         # from -1): does f change there, by more than rounding?
         top = np.where(x != 0, np.abs(x) / 2, 1.0)
-        probes = [rows[k.min()] * 8.0 ** j for j in range(1, 40)
-                  if np.all(rows[k.min()] * 8.0 ** j <= top)]
+        start = rows[k.min()]
+        reach = float(np.min(top / start))       # probes up to start * reach
+        probes = [start * 8.0 ** j for j in range(1, 40) if 8.0 ** j <= reach]
         evals = 0
         resolved = np.zeros_like(lost)
         if probes:
@@ -288,7 +289,8 @@ class _Stencil(Method):
                             fv = w * float(f(*args))
                             num += fv
                             mag += abs(fv)
-                        args[pos] = x
+                        if terms:
+                            args[pos] = x
                         evals += len(terms)
                         div = hh ** n_ord
                         if div == 0.0:          # h^n underflows (x ~ 1e-305): the array path says so
