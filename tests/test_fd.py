@@ -267,7 +267,7 @@ def test_the_compiled_rounding_bound_is_the_one_evaluator_over_rounding_ops(text
     xs = [problem.point[n] for n in names]
     with np.errstate(all="ignore"):
         v_float, on_floats = fb(*xs)
-        v_arr, on_arrays = fb(*[np.array([x, x]) for x in xs])
+        _, on_arrays = fb(*[np.array([x, x]) for x in xs])
         v_swept, swept = sweep(program, RoundingOps(FLOAT_OPS),
                                {n: (np.float64(x), None) for n, x in zip(names, xs)})[program.output]
     for b in (on_arrays[0], on_arrays[1], swept):

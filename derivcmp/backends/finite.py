@@ -252,7 +252,10 @@ class _Stencil(Method):
                          sum(abs(w) for _, w in terms)))
         shrink = 1.0 - 2.0 ** -s.accuracy
         desc0 = _describe(self.scheme, s.offsets[0])
-        n_ord, fixed, fb = s.order, s.fixed, s.fb
+        n_ord, fixed, fb, f = s.order, s.fixed, s.fb, s.f
+        c_step = EPS ** (1.0 / (s.accuracy + n_ord))     # ``step``'s factor
+        n_points = s.stencil.points
+        names = s.names
 
         def fast(point):
             """Scalar path for derivatives and gradients (Python floats, no NumPy: the
@@ -261,63 +264,61 @@ class _Stencil(Method):
             the array path then does everything."""
             if s.hessian:
                 return None
-            args = [float(point[n]) for n in s.names]
-            f0, noise0 = fb(*args) if args else (s.f(), 0.0)
+            args = [float(point[n]) for n in names]
+            f0, noise0 = fb(*args) if args else (f(), 0.0)
             f0, noise0 = float(f0), float(noise0)
             if not (math.isfinite(f0) and math.isfinite(noise0)):
                 return None
-            f = s.f
-            out, steps, trunc_l, rnd_l, lost_l, evals, n_cand = [], {}, [], [], [], 1, 1
+            out, steps = [], {}
+            worst_t = worst_r = worst_total = worst_lost = 0.0
+            evals, n_cand = 1, 1
             for name, pos, terms, w0, wsum in plan:
                 x = float(point[name])
-                # the candidates of ``candidates`` for this variable
+                # the candidates of ``candidates`` for this variable (``step``, inlined)
                 if fixed is not None:
-                    hs = (representable(x, fixed),)
+                    hs = ((x + fixed) - x,)
                 else:
-                    hs = (step(x, n_ord, s.accuracy),)
+                    hs = ((x + c_step * max(1.0, abs(x))) - x,)
                     if 0 < abs(x) < 1:
-                        hs += (step(x, n_ord, s.accuracy, relative=True),)
+                        hs += ((x + c_step * abs(x)) - x,)
                         n_cand = 2
                 best = None
                 for h in hs:
-                    ds = []
-                    for hh in (h, h / 2.0):
-                        num = w0 * f0
-                        mag = abs(num)
-                        for k, w in terms:
-                            args[pos] = x + k * hh
-                            fv = w * float(f(*args))
-                            num += fv
-                            mag += abs(fv)
-                        if terms:
-                            args[pos] = x
-                        evals += len(terms)
-                        div = hh ** n_ord
-                        if div == 0.0:          # h^n underflows (x ~ 1e-305): the array path says so
-                            return None
-                        ds.append((num / div, num, mag))
-                    (d1, num1, mag1), (d2, _, _) = ds
+                    # the stencil at h and at h/2: their difference estimates the truncation
+                    num1 = num2 = w0 * f0
+                    mag1 = abs(num1)
+                    h2 = h / 2.0
+                    for k, w in terms:
+                        args[pos] = x + k * h
+                        fv = w * f(*args)
+                        num1 += fv
+                        mag1 += abs(fv)
+                        args[pos] = x + k * h2
+                        num2 += w * f(*args)
+                    if terms:
+                        args[pos] = x
+                    evals += 2 * len(terms)
+                    div1, div2 = h ** n_ord, h2 ** n_ord
+                    if div2 == 0.0:          # h^n underflows (x ~ 1e-305): the array path says so
+                        return None
+                    d1, d2 = num1 / div1, num2 / div2
                     if not (math.isfinite(d1) and math.isfinite(d2)):
                         return None
                     t = abs(d1 - d2) / shrink
-                    r = max(EPS * mag1, noise0 * wsum) / h ** n_ord
+                    r = max(EPS * mag1, noise0 * wsum) / div1
                     if best is None or t + r < best[0]:
                         best = (t + r, d1, t, r, num1, mag1, h)
-                _, d, t, r, num, mag, h = best
+                total, d, t, r, num, mag, h = best
                 if abs(num) <= 2 * EPS * mag:
                     return None
                 out.append(d)
                 steps.setdefault(name, h)
-                trunc_l.append(t)
-                rnd_l.append(r)
-                lost_l.append(math.log10(max(mag, 1e-300) / abs(num)))
+                worst_t, worst_r, worst_total = max(worst_t, t), max(worst_r, r), max(worst_total, total)
+                worst_lost = max(worst_lost, math.log10(max(mag, 1e-300) / abs(num)))
             d = s.details
-            d.update(steps=steps, stencil=desc0,
-                     error_estimate=max(t + r for t, r in zip(trunc_l, rnd_l)),
-                     truncation_error=max(trunc_l), round_off_error=max(rnd_l),
-                     digits_lost=round(min(16.0, max(0.0, max(lost_l))), 1),
-                     function_evaluations=evals, stencil_evaluations=s.stencil.points,
-                     candidates=n_cand)
+            d.update(steps=steps, stencil=desc0, error_estimate=worst_total, truncation_error=worst_t,
+                     round_off_error=worst_r, digits_lost=round(min(16.0, worst_lost), 1),
+                     function_evaluations=evals, stencil_evaluations=n_points, candidates=n_cand)
             d.pop("fallback", None)
             return out[0] if len(out) == 1 else np.array(out)
 
