@@ -5,9 +5,12 @@ of the derivative (a scalar, a gradient, a Hessian) and with which weights.
 ``table`` evaluates a stencil at several step rows at once -- one call of the
 float function over all points (NumPy arrays), falling back to a loop for a
 function that only takes scalars -- and returns per row and entry the
-numerator ``sum w*f``, its magnitude ``sum |w*f|`` (the rounding scale) and
-the divisor ``prod h^n``.  The methods in ``finite`` choose rows and combine
-them; nothing here chooses a step, grades or reports.
+numerator ``sum w*f``, its magnitude ``sum |w*f|`` (the rounding scale), the
+divisor ``prod h^n`` and, given the compiled pair ``(f, rounding bound of f)``
+(``Program.bounded_function``, the running error analysis of
+``primitives.RoundingOps``), the rounding noise of the points.  The methods
+in ``finite`` choose rows and combine them; nothing here chooses a step,
+grades or reports.
 """
 
 from __future__ import annotations
@@ -209,15 +212,3 @@ def _call(f: Callable, args: list, size: int) -> np.ndarray:
             pass                     # a float function that takes scalars only
         cols = [np.broadcast_to(np.asarray(a, dtype=float), (size,)) for a in args]
         return np.array([float(f(*[c[i] for c in cols])) for i in range(size)])
-
-
-def rounding_bound(program, names: Sequence[str]) -> Callable:
-    """``bound(*values)``: a first-order bound on the rounding error of the float64
-    program at each point -- the running error analysis ``primitives.RoundingOps``,
-    compiled (``Program.bounded_function``); ``table(..., fb=...)`` takes the
-    pair function itself and gets f and its bound in one call."""
-    fb = program.bounded_function(names).fn
-
-    def bound(*xs):
-        return fb(*xs)[1]
-    return bound

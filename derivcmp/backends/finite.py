@@ -15,10 +15,15 @@ stencil of the same order is used and ``details["fallback"]`` says so.
 ``--step H`` (``Problem.step``) replaces the rule by one fixed step.
 
 ``richardson`` evaluates central differences at up to 60 steps
-``h0 * 2^-k`` (one vectorized call), extrapolates each run of three
-(eliminating the h^2 and h^4 terms), and keeps the run whose estimated error
--- the spread between the last two extrapolants plus the amplified rounding
-term -- is smallest.
+``h0 * 2^-k`` from ``h0 = 2 * max(|x|, 1)`` (rounded to a power of 2) down to
+about ``eps^(1/2)`` relative, in one vectorized call of the compiled f and
+its rounding bound; extrapolates every run of 3 to 6 consecutive steps
+(eliminating h^2 up to h^10; the runs are fixed matrices, so this is three
+matrix products) and keeps the run whose estimated error -- the spread
+against the run one level lower plus the amplified rounding bound of f at
+its points -- is smallest.  Large first steps with high-order elimination
+keep the rounding small where f is smooth on the scale of x; where f varies
+faster, the spread of the large-step runs rules them out.
 
 A difference whose numerator is lost in rounding (``f(x+h) == f(x-h)`` to
 the last bits) while larger steps show the function changing is
