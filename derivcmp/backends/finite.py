@@ -499,7 +499,8 @@ class Richardson(Method):
                     # high-order extrapolation needs to keep rounding small; a function
                     # that varies faster is caught by the spread of the runs
                     top = max(abs(x), 1.0)
-                    h0 = 2.0 ** (math.floor(math.log2(top)) + 1) if math.isfinite(top) else 1.0
+                    # (at most 2^1023: beyond, x +- h0 overflows anyway and the spread says so)
+                    h0 = 2.0 ** min(math.floor(math.log2(top)) + 1, 1023) if math.isfinite(top) else 1.0
                     # down to eps^(1/2) relative to |x| (or 1), at most ROWS halvings
                     floor = (min(abs(x), 1.0) if x != 0 else 1.0) * 2.0 ** -26
                     span = h0 / floor if floor > 0 else math.inf
@@ -528,6 +529,8 @@ class Richardson(Method):
             if not clean or not np.isfinite(total).all():
                 total[(runs.band @ (~good)) > 0] = np.inf      # a run that reads a non-finite row
                 total[~np.isfinite(total)] = np.inf
+                none = ~np.isfinite(total)          # never a number, nor an estimate, from no data
+                full, spread, rnd = (np.where(none, np.nan, a) for a in (full, spread, rnd))
             return full, spread, rnd, total, runs.last, (None if clean else good)
 
         def evaluate(point):
