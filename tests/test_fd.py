@@ -316,3 +316,15 @@ def test_the_rounding_bound_covers_the_true_rounding_error_of_f(text, at):
         assert bound > 1e5 * ulp        # the cancellation inside f is seen
     else:
         assert bound < 1e4 * max(ulp, err)      # and the bound is not vacuous elsewhere
+
+
+@pytest.mark.parametrize("at", ["x=1e300", "x=1.7e308"])
+def test_richardson_gives_no_number_where_f_overflows_at_every_step(at):
+    # f = x^2 overflows at every stencil point: no run has data, so no value and no estimate
+    # (not 0.0 with an estimate of 0), and the step sequence itself must not overflow
+    g = compare_text("x^2 + sin(x)", at=at, methods="richardson", timing=False).results[0]
+    assert g.outcome.status != OK
+    assert not np.isfinite(g.outcome.value)
+    assert g.outcome.details.get("error_estimate") is None
+    assert "OverflowError" not in (g.outcome.message or "")
+    assert "overflow in ^" in g.outcome.message
