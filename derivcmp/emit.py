@@ -16,9 +16,12 @@ lists ``backends.reverse.Tape`` has, so the one backward loop
 (``backends.reverse.backward``) runs over emitted code too -- reverse over
 reverse is emission over emission.
 
-``compile_function`` is the program compiler, ``assemble`` turns emitted
-statements into the fast-path function with its IEEE fallback (``scalar``)
-through ``codegen.build``, the only door to ``compile``.  Code is built as an
+``compile_function`` is the program compiler; ``compile_bound`` compiles f
+together with its running rounding-error bound (``primitives.RoundingOps``
+swept over the emitter), which the finite-difference methods read.
+``assemble`` turns emitted statements into the fast-path function with its
+IEEE fallback (``scalar``) through ``codegen.build``, the only door to
+``compile``.  Code is built as an
 ``ast`` tree from our own slots: parameters ``v0, v1, ...``, locals ``t0, t1,
 ...``, the primitive table's names and numbers -- never a user's text.
 """

@@ -16,6 +16,9 @@ A rule returns one partial derivative per argument, or ``None`` where that
 partial is identically zero.  ``FLOAT_OPS`` (the ``np`` column) and
 ``COMPLEX_OPS`` (the ``cx`` column, for the complex step) are the namespaces
 over this table's own columns; ``program.sweep`` evaluates programs with them.
+``RoundingOps`` wraps another namespace with a running rounding-error bound,
+from each primitive's ``ulps`` and its partials (the finite differences'
+honest round-off estimate).
 
 The sympy and mpmath columns are resolved on first use, so reading the table
 (the parser, ``derivcmp functions``, ``--help``) never imports sympy.
