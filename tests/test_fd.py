@@ -328,3 +328,14 @@ def test_richardson_gives_no_number_where_f_overflows_at_every_step(at):
     assert g.outcome.details.get("error_estimate") is None
     assert "OverflowError" not in (g.outcome.message or "")
     assert "overflow in ^" in g.outcome.message
+
+
+@pytest.mark.parametrize("text", ["sin(100*x)", "sin(1000*x)", "cos(201*x)"])
+def test_richardson_is_not_fooled_by_steps_that_alias_an_oscillation(text):
+    # 100 is nearly 16*2*pi: at the steps 2, 1, ..., 1/16, sin(100 x +- 100 h) differences
+    # behave like the smooth sin(-0.53 h), and six of them extrapolate to a consistent
+    # wrong value (-0.46 where the derivative is 86.2) unless smaller steps must confirm it
+    g = compare_text(text, at="x=1", methods="richardson", timing=False).results[0]
+    assert g.outcome.status == OK
+    assert g.rel_error < 1e-12, g.rel_error
+    assert g.overconfident is False

@@ -445,17 +445,19 @@ class _Runs:
     ``n`` rows as matrices over the rows, so that extrapolating is three products:
     value ``full @ v``, spread ``|spread @ v|`` (the run against the run one level
     lower on its smaller steps), rounding ``amplify @ r`` (``full`` and ``spread``
-    stacked in ``full_spread``); ``band`` marks the rows a
-    run reads and ``last`` its smallest step's row."""
+    stacked in ``full_spread``); ``band`` marks the rows a run reads, ``first``
+    and ``last`` its largest and smallest step's rows."""
     full_spread: np.ndarray     # the two stacked: one product gives both
     amplify: np.ndarray
     band: np.ndarray
+    first: np.ndarray
     last: np.ndarray
+    by_first: tuple        # the runs whose largest step is row j, for each j
 
 
 @cache
 def _runs(n: int, p: int, step_exp: int) -> _Runs:
-    full, spread, last = [], [], []
+    full, spread, first, last = [], [], [], []
     for levels in LEVELS:
         exps = tuple(p + step_exp * i for i in range(levels - 1))
         c_full, c_less = _extrapolation(exps), _extrapolation(exps[:-1])
@@ -466,11 +468,64 @@ def _runs(n: int, p: int, step_exp: int) -> _Runs:
             b[k + 1:k + levels] -= c_less
             full.append(a)
             spread.append(b)
+            first.append(k)
             last.append(k + levels - 1)
     full_m = np.array(full).reshape(len(full), n)
     spread_m = np.array(spread).reshape(len(spread), n)
     band = ((full_m != 0) | (spread_m != 0)).astype(float)
-    return _Runs(np.vstack([full_m, spread_m]), np.abs(full_m), band, np.array(last, dtype=int))
+    by_first = tuple(tuple(r for r, k in enumerate(first) if k == j) for j in range(n))
+    return _Runs(np.vstack([full_m, spread_m]), np.abs(full_m), band, np.array(first, dtype=int),
+                 np.array(last, dtype=int), by_first)
+
+
+#: how far two runs' values may differ, in units of the sum of their estimates
+AGREE = 3.0
+
+
+def _confirmed(full: np.ndarray, total: np.ndarray, runs: _Runs, together: bool) -> np.ndarray:
+    """The run with the smallest estimate whose value the runs on smaller steps confirm.
+
+    Two honest estimates of one derivative agree within their sum.  From the
+    chosen run, the best run on strictly smaller steps must agree with it within
+    ``AGREE`` times the two estimates, and that one with the best run below it,
+    and so on down the steps.  Where a link fails, the runs on the larger steps
+    are not in the asymptotic range -- a function varying faster than its
+    steps, or aliasing: sin(100 x) at steps 2^-k <= 1/16 is the smooth
+    sin(-0.53 h) (100 is nearly 16 * 2 pi), so six such steps extrapolate to a
+    spuriously consistent wrong value -- and the choice is made again below
+    them."""
+    if together:      # one run for every entry of a Hessian: judge by the worst entry
+        cols = [(np.max(total, axis=1), full[np.arange(len(full)), np.argmax(total, axis=1)])]
+    else:
+        cols = [(total[:, e], full[:, e]) for e in range(total.shape[1])]
+    picks = [_confirmed_one(t.tolist(), f.tolist(), runs) for t, f in cols]
+    return np.array(picks * total.shape[1] if together else picks)
+
+
+def _confirmed_one(t: list, f: list, runs: _Runs) -> int:
+    n = int(runs.last.max()) + 2
+    best_from: list = [None] * (n + 1)        # the best run whose first row is >= j
+    cur, cur_t = None, math.inf
+    for j in range(n - 1, -1, -1):
+        for r in runs.by_first[j] if j < len(runs.by_first) else ():
+            if t[r] < cur_t:
+                cur, cur_t = r, t[r]
+        best_from[j] = cur
+    last = runs.last
+    start = 0
+    while True:
+        pick = best_from[start]
+        if pick is None or not math.isfinite(t[pick]):
+            return best_from[0] if best_from[0] is not None else 0
+        a, failed = pick, None
+        while (b := best_from[last[a] + 1]) is not None and math.isfinite(t[b]):
+            if not abs(f[a] - f[b]) <= AGREE * (t[a] + t[b]):
+                failed = a
+                break
+            a = b
+        if failed is None:
+            return pick
+        start = int(last[failed]) + 1
 
 
 class Richardson(Method):
@@ -531,7 +586,7 @@ class Richardson(Method):
                 total[~np.isfinite(total)] = np.inf
                 none = ~np.isfinite(total)          # never a number, nor an estimate, from no data
                 full, spread, rnd = (np.where(none, np.nan, a) for a in (full, spread, rnd))
-            return full, spread, rnd, total, runs.last, (None if clean else good)
+            return full, spread, rnd, total, runs, (None if clean else good)
 
         def evaluate(point):
             with np.errstate(all="ignore"):
@@ -543,7 +598,7 @@ class Richardson(Method):
             stencil = s.stencil
             tab = s.run(point, stencil, rows)
             evals = tab.evaluations
-            full, spread, rnd, total, lasts, finite = extrapolate(tab, 2, 2)
+            full, spread, rnd, total, runs, finite = extrapolate(tab, 2, 2)
             desc = desc0
             fallback = None
             bad = None if finite is None or finite.any(axis=0).all() else s.fallback(
@@ -553,11 +608,11 @@ class Richardson(Method):
                     point, bad, rows[-1], lambda side: tuple(side * k for k in range(s.order + 2)))
                 tab = s.run(point, stencil, rows)
                 evals += tab.evaluations + extra
-                full, spread, rnd, total, lasts, _ = extrapolate(tab, 2, 1)
+                full, spread, rnd, total, runs, _ = extrapolate(tab, 2, 1)
                 desc = _describe("central", offs) + " (one-sided)"
-            pick = _pick(total, s.hessian)
+            pick = _confirmed(full, total, runs, s.hessian)
             e = np.arange(total.shape[1])
-            last = lasts[pick]                  # the run's smallest step
+            last = runs.last[pick]              # the run's smallest step
             s.details["function_evaluations"] = evals
             s.details["steps_tried"] = len(rows)
             value = s.record(stencil, full[pick, e], spread[pick, e], rnd[pick, e], tab.num[last, e],
