@@ -494,15 +494,20 @@ def _confirmed(full: np.ndarray, total: np.ndarray, runs: _Runs, together: bool)
     sin(-0.53 h) (100 is nearly 16 * 2 pi), so six such steps extrapolate to a
     spuriously consistent wrong value -- and the choice is made again below
     them."""
-    if together:      # one run for every entry of a Hessian: judge by the worst entry
-        cols = [(np.max(total, axis=1), full[np.arange(len(full)), np.argmax(total, axis=1)])]
-    else:
-        cols = [(total[:, e], full[:, e]) for e in range(total.shape[1])]
-    picks = [_confirmed_one(t.tolist(), f.tolist(), runs) for t, f in cols]
-    return np.array(picks * total.shape[1] if together else picks)
+    if together:      # one run for every entry of a Hessian: ranked by the worst, all must agree
+        def agree(a, b):
+            return bool(np.all(np.abs(full[a] - full[b]) <= AGREE * (total[a] + total[b])))
+        pick = _confirmed_one(np.max(total, axis=1).tolist(), agree, runs)
+        return np.full(total.shape[1], pick)
+    picks = []
+    for e in range(total.shape[1]):
+        t, f = total[:, e].tolist(), full[:, e].tolist()
+        picks.append(_confirmed_one(t, lambda a, b, t=t, f=f: abs(f[a] - f[b]) <= AGREE * (t[a] + t[b]), runs))
+    return np.array(picks)
 
 
-def _confirmed_one(t: list, f: list, runs: _Runs) -> int:
+def _confirmed_one(t: list, agree, runs: _Runs) -> int:
+    """``_confirmed`` for one ranking ``t`` of the runs; ``agree(a, b)`` judges a link."""
     n = int(runs.last.max()) + 2
     best_from: list = [None] * (n + 1)        # the best run whose first row is >= j
     cur, cur_t = None, math.inf
@@ -519,7 +524,7 @@ def _confirmed_one(t: list, f: list, runs: _Runs) -> int:
             return best_from[0] if best_from[0] is not None else 0
         a, failed = pick, None
         while (b := best_from[last[a] + 1]) is not None and math.isfinite(t[b]):
-            if not abs(f[a] - f[b]) <= AGREE * (t[a] + t[b]):
+            if not agree(a, b):
                 failed = a
                 break
             a = b
