@@ -23,7 +23,9 @@ matrix products) and keeps the run whose estimated error -- the spread
 against the run one level lower plus the amplified rounding bound of f at
 its points -- is smallest.  Large first steps with high-order elimination
 keep the rounding small where f is smooth on the scale of x; where f varies
-faster, the spread of the large-step runs rules them out.
+faster, the spread of the large-step runs rules them out, and the chosen run
+must be confirmed by the runs on smaller steps (``_confirmed``: dyadic steps
+can alias an oscillation into a consistent wrong value).
 
 A difference whose numerator is lost in rounding (``f(x+h) == f(x-h)`` to
 the last bits) while larger steps show the function changing is
