@@ -454,7 +454,8 @@ class _Runs:
     band: np.ndarray
     first: np.ndarray
     last: np.ndarray
-    by_first: tuple        # the runs whose largest step is row j, for each j
+    by_first: np.ndarray   # (rows, levels): the runs whose largest step is row j (padded
+                           # with the index one past the last run)
 
 
 @cache
@@ -475,7 +476,9 @@ def _runs(n: int, p: int, step_exp: int) -> _Runs:
     full_m = np.array(full).reshape(len(full), n)
     spread_m = np.array(spread).reshape(len(spread), n)
     band = ((full_m != 0) | (spread_m != 0)).astype(float)
-    by_first = tuple(tuple(r for r, k in enumerate(first) if k == j) for j in range(n))
+    by_first = np.full((n, len(LEVELS)), len(first), dtype=int)
+    for r, k in enumerate(first):
+        by_first[k, int(np.argmax(by_first[k] == len(first)))] = r
     return _Runs(np.vstack([full_m, spread_m]), np.abs(full_m), band, np.array(first, dtype=int),
                  np.array(last, dtype=int), by_first)
 
@@ -510,13 +513,18 @@ def _confirmed(full: np.ndarray, total: np.ndarray, runs: _Runs, together: bool)
 
 def _confirmed_one(t: list, agree, runs: _Runs) -> int:
     """``_confirmed`` for one ranking ``t`` of the runs; ``agree(a, b)`` judges a link."""
-    n = int(runs.last.max()) + 2
-    best_from: list = [None] * (n + 1)        # the best run whose first row is >= j
+    # the best run whose first row is >= j, for every j: each row's best run (at most
+    # one per level starts there), then a running minimum from the smallest steps up
+    seg = runs.by_first
+    tt = np.append(t, math.inf)[seg]
+    k = tt.argmin(axis=1)
+    row_best = seg[np.arange(len(seg)), k].tolist()
+    row_t = tt[np.arange(len(seg)), k].tolist()
+    best_from: list = [None] * (len(seg) + 1)
     cur, cur_t = None, math.inf
-    for j in range(n - 1, -1, -1):
-        for r in runs.by_first[j] if j < len(runs.by_first) else ():
-            if t[r] < cur_t:
-                cur, cur_t = r, t[r]
+    for j in range(len(seg) - 1, -1, -1):
+        if row_t[j] < cur_t:
+            cur, cur_t = row_best[j], row_t[j]
         best_from[j] = cur
     last = runs.last
     start = 0
