@@ -190,7 +190,12 @@ def table(f: Callable, names: Sequence[str], point, wrt: Sequence[str], stencil:
         if div is None:
             div = np.ones((k_rows, len(stencil.weights)))
         noise = None if b is None else b @ absw
-    return Table(num, mag, div, size, noise)
+        tab = Table(num, mag, div, size, noise)
+        # the two derived arrays, made here under this errstate rather than each
+        # under its own on first use (cached_property keeps them in __dict__)
+        tab.__dict__["value"] = num / div
+        tab.__dict__["round_off"] = (EPS * mag if noise is None else np.maximum(noise, EPS * mag)) / div
+    return tab
 
 
 def _full(v, size: int) -> np.ndarray:

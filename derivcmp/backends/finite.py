@@ -127,6 +127,8 @@ class _Setup:
         k = pick
         e = np.arange(tab.num.shape[1])
         num, mag = tab.num[k, e], tab.mag[k, e]
+        if all(abs(n) > 2 * EPS * m for n, m in zip(num.tolist(), mag.tolist())):
+            return None                 # (the common case, on Python floats)
         lost = np.abs(num) <= 2 * EPS * mag
         if not lost.any():
             return None
