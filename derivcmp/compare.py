@@ -97,7 +97,7 @@ def _split_top_level(text: str) -> list[str]:
             parts.append("".join(cur))
             cur = []
             continue
-        depth += (ch == "(") - (ch == ")")
+        depth += (ch in "([") - (ch in ")]")     # a list x=[1,2,5] is one item
         cur.append(ch)
     parts.append("".join(cur))
     return parts
