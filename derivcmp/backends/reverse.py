@@ -271,6 +271,14 @@ class _Plan:
             vals[i] = fn(vals[j]) if k < 0 else fn(vals[j], vals[k])
         return vals
 
+    def replay_arrays(self, columns: Mapping[str, np.ndarray]) -> Tape:
+        """Every tape value over a grid: each input a 1-D array, each step elementwise."""
+        tape = self.tape
+        vals, args = tape.vals, tape.args
+        for i, fn, name in self._steps:
+            vals[i] = fn(*[vals[j] for j in args[i]]) if fn is not None else np.asarray(columns[name], dtype=float)
+        return tape
+
     def replay(self, point: Mapping[str, Any]) -> Tape:
         tape = self.tape
         vals, args = tape.vals, tape.args
@@ -355,6 +363,26 @@ class ReverseMode(Method):
                 return rows[0][0]
             return np.array(rows[0] if order == 1 else rows, dtype=float)
 
+        def evaluate_grid(columns):
+            # the same tape over arrays; the sweep per point as at one point: an
+            # adjoint that is 0 at a point contributes nothing there (a strong
+            # zero, as the scalar sweep skips it), and a point where f is nan or
+            # infinite gets nan or inf, that point only
+            tape = plan.replay_arrays(columns)
+            f = tape.vals[plan.output]
+            (t,) = plan.targets
+            if t is None:
+                d = np.zeros_like(f)
+            else:
+                adj = backward(tape.prims, tape.args, tape.active, tape.vals, t, 1.0, FLOAT_OPS, _float_zero,
+                               times=_strong_times)
+                leaf = plan.leaves[0]
+                d = adj[leaf] if leaf is not None and leaf < len(adj) and adj[leaf] is not None else 0.0
+            d = np.broadcast_to(np.asarray(d, dtype=float), np.shape(f)).copy()
+            d[np.isinf(f)] = np.inf
+            d[np.isnan(f)] = np.nan
+            return d
+
         def explain(point):
             with np.errstate(all="ignore"):
                 values = program.evaluate_all(point)
@@ -368,7 +396,18 @@ class ReverseMode(Method):
             if bad and tape.origin[bad[0]] is not None:
                 return f"non-finite partial derivative of {describe(tape.origin[bad[0]])}"
             return None
-        return Prepared(evaluate, details, explain)
+        return Prepared(evaluate, details, explain, evaluate_grid=evaluate_grid if len(wrt) == 1 else None)
+
+
+def _strong_times(a: Any, p: Any) -> Any:
+    """The chain-rule product over arrays with the scalar sweep's strong zero:
+    0 where the adjoint is 0, whatever the partial (inf or nan) is there."""
+    t = a * p
+    if isinstance(t, np.ndarray) and isinstance(a, np.ndarray):
+        t[a == 0] = 0.0
+    elif isinstance(t, np.ndarray) and a == 0:
+        t = np.zeros_like(t)
+    return t
 
 
 METHODS = (ReverseMode,)
