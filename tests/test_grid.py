@@ -82,7 +82,7 @@ def test_bad_ranges_give_a_caret_under_the_part(at, message, caret):
 
 
 def test_grid_cap_and_repeats_are_refused():
-    with pytest.raises(DerivcmpError, match="the grid has 16,000,000 points \\(4000 x 4000\\); the limit is 10,000,000"):
+    with pytest.raises(DerivcmpError, match="--at: the grid has 16,000,000 points \\(4000 x 4000\\); the limit is 10,000,000"):
         split_at("x=0:1:4000,y=0:1:4000")
     assert MAX_POINTS == 10 ** 7
     with pytest.raises(DerivcmpError, match="'x' is given more than once"):
@@ -90,8 +90,10 @@ def test_grid_cap_and_repeats_are_refused():
 
 
 def test_a_range_needs_one_wrt_variable():
-    with pytest.raises(DerivcmpError, match="a range of points needs a scalar derivative: one --wrt variable"):
+    with pytest.raises(DerivcmpError) as err:
         make_grid_problem("x*y", "x,y", "x=0:1:3,y=1")
+    assert str(err.value) == ("a range of points needs a scalar derivative: one --wrt variable (got x, y); "
+                              "gradients and Hessians over a grid are not supported")
 
 
 def test_bad_range_on_the_command_line_exits_2_with_a_caret():
@@ -197,6 +199,24 @@ def test_a_large_grid_is_graded_on_an_evenly_spaced_sample_and_says_so():
             err = abs(mpmath.mpf(float(r.outcome.values[i])) - mpmath.exp(x)) / mpmath.exp(x)
             assert r.rel_errors[i] == pytest.approx(float(err), rel=1e-6, abs=1e-300)
             mpmath.mp.dps = 15
+
+
+def test_a_reference_out_of_time_leaves_the_points_ungraded_and_says_so():
+    from derivcmp import deadline
+    if not deadline.can_fork():
+        pytest.skip("the deadline needs fork")
+    problem, grid, _ = make_grid_problem("exp(x)", "x", "x=0:1:5")
+    from derivcmp.gridrun import grid_reference
+    ref = grid_reference(problem, grid, np.arange(5), 1e-6)
+    assert set(ref.statuses) == {"timeout"}
+    assert ref.at(0).message == "the reference over the grid gave up after 1e-06 s"
+    from derivcmp.gridrun import GridComparison, grade_grid, _run
+    reg = backends.registry()
+    name = next(iter(reg))
+    r = grade_grid(problem, grid, ref, _run(reg[name], problem, grid.columns(("x",)), None))
+    assert r.summary.counts["ungraded"] == 5 and r.summary.graded == 0
+    c = GridComparison(problem, grid, ref, (r,))
+    assert "the reference ran out of time at 5 points: those are ungraded (raise --timeout to wait longer)" in c.notes
 
 
 def test_grading_over_a_grid_is_the_single_point_grading():
