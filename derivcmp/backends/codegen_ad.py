@@ -43,8 +43,12 @@ def _adjoints(em: Emitter, out: Code) -> list[Any]:
                     times=em.chain)
 
 
-def generate(program: Program, wrt: tuple[str, ...], order: int) -> tuple[codegen.Generated, tuple[str, ...]]:
-    """The derivative of ``program`` as a compiled function of the program's variables."""
+def generate(program: Program, wrt: tuple[str, ...], order: int, grid: bool = False
+             ) -> tuple[codegen.Generated, tuple[str, ...]]:
+    """The derivative of ``program`` as a compiled function of the program's variables.
+
+    ``grid``: the same statements for a scalar derivative over NumPy arrays
+    (``grid_function``)."""
     names = program.names
     em = Emitter()
     wanted = set(wrt)
@@ -80,6 +84,8 @@ def generate(program: Program, wrt: tuple[str, ...], order: int) -> tuple[codege
         m = len(wrt)
         result = ast.List([ast.List([em.ref(c) for c in roots[r * m:(r + 1) * m]], ast.Load())
                            for r in range(m)], ast.Load())
+    if grid:
+        return grid_function(em.statements([out] + roots), result, em.ref(out), len(names)), names
     check = ast.If(test=ast.UnaryOp(ast.Not(), codegen.call("isfinite", em.ref(out))),
                    body=[ast.Return(codegen.call("_undefined", em.ref(out)))], orelse=[])
     body = (em.statements([out] + roots, 0, forward_end) + [check]
@@ -90,6 +96,51 @@ def generate(program: Program, wrt: tuple[str, ...], order: int) -> tuple[codege
         # as ad-reverse: no derivative where f is nan or overflows
         return np.full(shape, np.nan if np.any(np.isnan(f)) else np.inf)[()]
     return assemble("d", len(names), body, {"_undefined": undefined}), names
+
+
+class _GridChain(ast.NodeTransformer):
+    """``a * p if a else 0.0`` (the chain rule's strong zero on floats) -> ``_chain(a, p)``."""
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.body, ast.BinOp) and isinstance(node.body.op, ast.Mult):
+            return codegen.call("_chain", node.body.left, node.body.right)
+        return node
+
+
+def _chain(a, p):
+    """The chain-rule product over arrays, 0 wherever the adjoint is 0 (as on floats)."""
+    t = a * p
+    if isinstance(a, np.ndarray):
+        zero = a == 0
+        if zero.any():
+            t = np.where(zero, 0.0, t)
+    elif a == 0:
+        t = np.zeros_like(t)
+    return t
+
+
+def _grid_result(d, f):
+    """One value per point; nan or inf where f itself is (no derivative there, as at one point)."""
+    f = np.asarray(f, dtype=float)
+    d = np.array(np.broadcast_to(np.asarray(d, dtype=float), f.shape))
+    d[np.isinf(f)] = np.inf
+    d[np.isnan(f)] = np.nan
+    return d
+
+
+def grid_function(statements: list[ast.stmt], result: ast.expr, out: ast.expr, nparams: int) -> codegen.Generated:
+    """The adjoint statements compiled over NumPy arrays: the primitive table's NumPy
+    functions, the strong zero per point, no early return (each point is masked)."""
+    import copy
+    body = [_GridChain().visit(copy.deepcopy(s)) for s in statements]
+    params = [f"v{k}" for k in range(nparams)]
+    prologue = [codegen.assign(p, codegen.call("_array", codegen.name(p))) for p in params]
+    body = prologue + body + [ast.Return(codegen.call("_grid_result", result, out))]
+    from ..emit import IEEE_NAMESPACE
+    return codegen.build(codegen.function("dgrid", params, body),
+                         {**IEEE_NAMESPACE, "_chain": _chain, "_grid_result": _grid_result,
+                          "_array": lambda v: np.asarray(v, dtype=float)})
 
 
 class CodegenMode(Method):
@@ -127,11 +178,18 @@ class CodegenMode(Method):
             def evaluate(point):
                 return fn(*get(point))
 
+        grid_fn: list = []      # the array version, generated on first use (a grid run only)
+
+        def evaluate_grid(columns):
+            if not grid_fn:
+                grid_fn.append(generate(program, problem.wrt, problem.order, grid=True)[0].fn)
+            return grid_fn[0](*[columns[n] for n in names])
+
         def explain(point):
             # only on failure: the same rules fail at the same node as on the tape,
             # whose interpreter knows which slot and column that is
             return ReverseMode().prepare(problem).explain(point)
-        return Prepared(evaluate, details, explain)
+        return Prepared(evaluate, details, explain, evaluate_grid=evaluate_grid if len(problem.wrt) == 1 else None)
 
 
 METHODS = (CodegenMode,)
