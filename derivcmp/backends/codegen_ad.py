@@ -109,14 +109,11 @@ class _GridChain(ast.NodeTransformer):
 
 
 def _chain(a, p):
-    """The chain-rule product over arrays, 0 wherever the adjoint is 0 (as on floats)."""
+    """The chain-rule product over arrays, 0 wherever the adjoint is 0 (as on
+    floats); where the partial is finite everywhere 0 * p is 0 already."""
     t = a * p
-    if isinstance(a, np.ndarray):
-        zero = a == 0
-        if zero.any():
-            t = np.where(zero, 0.0, t)
-    elif a == 0:
-        t = np.zeros_like(t)
+    if not np.isfinite(p).all():
+        t = np.where(a == 0, 0.0, t)
     return t
 
 
