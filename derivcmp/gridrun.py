@@ -11,6 +11,7 @@ the same statuses, errors and thresholds as a single point.  Nothing here prints
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -178,7 +179,12 @@ def _run(backend, problem: Problem, columns, budget: float | None) -> GridOutcom
 
 
 #: reference points a worker computes before sending them back
-_CHUNK = 64
+_CHUNK = 32
+
+
+def _workers(points: int) -> int:
+    """Forked reference workers: one per core (at most 4), none idle for want of chunks."""
+    return max(1, min(os.cpu_count() or 1, 4, -(-points // _CHUNK)))
 
 
 def grid_reference(problem: Problem, grid: Grid, indices: np.ndarray, budget: float | None) -> GridReference:
@@ -187,25 +193,29 @@ def grid_reference(problem: Problem, grid: Grid, indices: np.ndarray, budget: fl
     from .compare import compute_reference
     start = time.perf_counter()
 
-    def produce():
-        chunk = []
-        for k, i in enumerate(indices):
-            p = replace(problem, point=grid.point(int(i)))
-            chunk.append((k, compute_reference(p)))
-            if len(chunk) == _CHUNK:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+    def produce(worker: int, workers: int):
+        for start in range(worker * _CHUNK, len(indices), workers * _CHUNK):
+            yield [(k, compute_reference(replace(problem, point=grid.point(int(indices[k])))))
+                   for k in range(start, min(start + _CHUNK, len(indices)))]
 
     refs: list[Reference | None] = [None] * len(indices)
     failure = None
-    for item in forked.stream(produce, budget):
-        if isinstance(item, (deadline.Timeout, deadline.Crashed)):
-            failure = item
-            break
-        for k, ref in item:
-            refs[k] = ref
+    # one forked child per core, each on every n-th chunk, read in turn: while
+    # this process waits for one, the others go on filling their pipes
+    n = _workers(len(indices)) if budget else 1
+    streams = [forked.stream(lambda w=w: produce(w, n), budget) for w in range(n)]
+    while streams:
+        for s in list(streams):
+            item = next(s, None)
+            if item is None:
+                streams.remove(s)
+                continue
+            if isinstance(item, (deadline.Timeout, deadline.Crashed)):
+                failure = failure or item
+                streams.remove(s)
+                continue
+            for k, ref in item:
+                refs[k] = ref
     elapsed = time.perf_counter() - start
     if isinstance(failure, deadline.Timeout):
         gone = Reference(TIMEOUT, message=f"the reference over the grid gave up after {failure.seconds:g} s")

@@ -150,7 +150,7 @@ def test_grid_values_equal_point_by_point_evaluation(name):
     reg = backends.registry()
     if getattr(reg[name], "family", None) == "peer" and name != "autograd":
         pytest.skip("framework peers loop over the points like every other method; one peer is enough here")
-    text, at = "exp(-x)*sin(3*x) + log(x)", "x=[-0.5, 0.25, 1, 3.5, 100]"
+    text, at = "sigmoid(3*x)*x + exp(-x)*sin(3*x) + log(x)", "x=[-0.5, 0.25, 1, 3.5, 100, -300]"
     problem, grid, _ = make_grid_problem(text, "x", at)
     from derivcmp.gridrun import _run
     got = _run(reg[name], problem, grid.columns(tuple(problem.point)), None)
