@@ -308,3 +308,47 @@ def test_eval_refuses_what_a_range_cannot_do(args, message):
     res = run("eval", "sin(x)", *args)
     assert res.exit_code == 2
     assert message in res.output
+
+
+# --- suite files --------------------------------------------------------------------------
+
+def test_a_suite_range_is_one_case_per_point(tmp_path):
+    from derivcmp import suite
+    path = tmp_path / "r.toml"
+    path.write_text('[defaults]\nat = { y = 2 }\n\n'
+                    '[[case]]\nid = "sin"\nexpr = "sin(x)"\nat = { x = "0:1:3" }\nexpected = "cos(x)"\n\n'
+                    '[[case]]\nid = "log"\nexpr = "log(x)*y"\nwrt = "x"\nat = { x = [1, "pi"] }\n')
+    loaded = suite.load([str(path)])
+    assert loaded.errors == []
+    assert [c.id for c in loaded.cases] == ["sin[x=0.0]", "sin[x=0.5]", "sin[x=1.0]",
+                                            "log[x=1.0]", f"log[x={math.pi!r}]"]
+    assert loaded.cases[1].at == {"x": 0.5}
+    assert loaded.cases[4].at == {"y": 2.0, "x": math.pi}
+    assert all(c.expected == "cos(x)" for c in loaded.cases[:3])
+
+
+def test_suite_ranges_that_are_wrong_are_reported_and_the_rest_runs(tmp_path):
+    from derivcmp import suite
+    path = tmp_path / "bad.toml"
+    path.write_text('[[case]]\nid = "a"\nexpr = "x"\nat = { x = "0:1:zz" }\n\n'
+                    '[[case]]\nid = "b"\nexpr = "x"\nat = { x = "0:1:5000" }\n\n'
+                    '[[case]]\nid = "c"\nexpr = "x"\nat = { x = [1, 2] }\nexpected = 1.0\n\n'
+                    '[[case]]\nid = "d"\nexpr = "x"\nat = { x = [] }\n\n'
+                    '[[case]]\nid = "e"\nexpr = "x"\nat = { x = [true] }\n\n'
+                    '[[case]]\nid = "ok"\nexpr = "x"\nat = { x = "1:2:2" }\n')
+    loaded = suite.load([str(path)])
+    text = "\n".join(str(d) for d in loaded.errors)
+    assert "at: COUNT must be a whole number of points (e.g. 101), got 'zz' (in 'x=0:1:zz')" in text
+    assert ("at: the range has 5,000 points; a suite case may have at most 1,000 (each point is "
+            "checked as a case of its own)") in text
+    assert ('expected: over a range of points give the derivative as an expression string, '
+            'e.g. expected = "cos(x)"') in text
+    assert text.count('list of \'x\' must hold numbers or strings like "pi/4" (a range of points), '
+                      'e.g. x = [1, 2, 5]') == 2
+    assert [c.id for c in loaded.cases] == ["ok[x=1.0]", "ok[x=2.0]"]
+
+
+def test_a_suite_value_of_the_wrong_type_names_ranges():
+    from derivcmp.suite import _check_type
+    assert _check_type("at", {"x": {"a": 1}}) == ('value of \'x\' must be a number, a string like "pi/4" '
+                                                   'or a range like "0:1:101", got a table')
