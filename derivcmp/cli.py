@@ -193,12 +193,7 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
     if show and fmt in ("csv", "markdown"):
         raise DerivcmpError(f"--show prints text after the table: use it with --format table, or with "
                             f"--format json (each method's details then carry 'show'), not {fmt}")
-    chosen = select_methods(methods)
-    for note in chosen.notes:
-        click.echo(note, err=True)
-    if not chosen.names:
-        raise DerivcmpError("--methods: none of the chosen methods can run in this installation")
-    names = list(chosen.names)
+    names = _chosen(methods)
     problem, warnings = make_problem(expression, wrt, _joined(at), order, step=step)
     for w in warnings:
         click.echo(w, err=True)
@@ -216,6 +211,16 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
         from .report.show import render_shown
         from .report.terminal import stdout_console
         render_shown(result, stdout_console(sys.stdout), show)
+
+
+def _chosen(methods: str | None) -> list[str]:
+    """The methods to run, each one this installation lacks said on stderr."""
+    chosen = select_methods(methods)
+    for note in chosen.notes:
+        click.echo(note, err=True)
+    if not chosen.names:
+        raise DerivcmpError("--methods: none of the chosen methods can run in this installation")
+    return list(chosen.names)
 
 
 def _check_plot(plot: str | None) -> None:
@@ -239,12 +244,7 @@ def _eval_grid(expression, wrt, at, order, methods, fmt, no_timing, runs, warmup
     if runs is not None or warmup is not None:
         raise DerivcmpError("--runs and --warmup time one point; over a range the whole grid is timed once")
     _check_plot(plot)
-    chosen = select_methods(methods)
-    for note in chosen.notes:
-        click.echo(note, err=True)
-    if not chosen.names:
-        raise DerivcmpError("--methods: none of the chosen methods can run in this installation")
-    names = list(chosen.names)
+    names = _chosen(methods)
     problem, grid, warnings = make_grid_problem(expression, wrt, at, order, step=step)
     for w in warnings:
         click.echo(w, err=True)

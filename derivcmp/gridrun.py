@@ -162,20 +162,9 @@ def compare_grid(problem: Problem, grid: Grid, methods: str | Sequence[str] | No
 
 
 def _run(backend, problem: Problem, columns, budget: float | None) -> GridOutcome:
-    try:
-        got = deadline.call(lambda: backends.run_grid(backend, problem, columns), budget)
-    except KeyError as err:
-        if "ComplexInfinity" not in str(err):
-            raise
-        return GridOutcome(backend.name, ERROR, message="the formula is infinite (sympy's complex infinity)")
-    except RecursionError:
-        return GridOutcome(backend.name, ERROR, message="limit: the expression is nested too deeply "
-                           "for this method")
-    if isinstance(got, deadline.Timeout):
-        return GridOutcome(backend.name, TIMEOUT, message=f"gave up after {got.seconds:g} s over the grid")
-    if isinstance(got, deadline.Crashed):
-        return GridOutcome(backend.name, ERROR, message=got.message)
-    return got
+    from .compare import call_method
+    got, failed = call_method(lambda: backends.run_grid(backend, problem, columns), budget)
+    return GridOutcome(backend.name, failed[0], message=failed[1]) if failed else got
 
 
 #: reference points a worker computes before sending them back

@@ -86,18 +86,10 @@ def run(backend: Backend, problem: Problem, timing: bool = True, show: str | Non
 
     With ``show`` (one of ``SHOW_FORMS``) the details get ``show``: the
     derivative in that form, cut to a readable length (``shown_text``)."""
-    reason = backend.supports(problem)
-    if reason:
-        return Outcome(backend.name, NOT_APPLICABLE, message=reason)
-    start = time.perf_counter()
-    try:
-        prepared = backend.prepare(problem)
-    except MethodTimeout as err:
-        return Outcome(backend.name, TIMEOUT, message=str(err), timing=Timing(setup_s=time.perf_counter() - start))
-    except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
-        return Outcome(backend.name, ERROR, message=f"setup failed: {_brief(err)}",
-                       timing=Timing(setup_s=time.perf_counter() - start))
-    setup_s = time.perf_counter() - start
+    prepared, setup_s, failed = _prepare(backend, problem)
+    if failed:
+        return Outcome(backend.name, failed[0], message=failed[1],
+                       timing=None if setup_s is None else Timing(setup_s=setup_s))
     outcome = _evaluate(backend, problem, prepared, setup_s, timing)
     details = dict(outcome.details)
     if not timing:
@@ -113,6 +105,22 @@ def run(backend: Backend, problem: Problem, timing: bool = True, show: str | Non
     except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
         details["details_error"] = _brief(err)
     return replace(outcome, details=details)
+
+
+def _prepare(backend: Backend, problem: Problem) -> tuple[Prepared | None, float | None, tuple[str, str] | None]:
+    """The method's setup, timed: (prepared, seconds, None), or the (status, message) it
+    failed with; a problem it does not support has no setup time."""
+    reason = backend.supports(problem)
+    if reason:
+        return None, None, (NOT_APPLICABLE, reason)
+    start = time.perf_counter()
+    try:
+        prepared = backend.prepare(problem)
+    except MethodTimeout as err:
+        return None, time.perf_counter() - start, (TIMEOUT, str(err))
+    except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
+        return None, time.perf_counter() - start, (ERROR, f"setup failed: {_brief(err)}")
+    return prepared, time.perf_counter() - start, None
 
 
 def shown_text(form: str, text: str) -> dict[str, Any]:
@@ -179,18 +187,9 @@ def run_grid(backend: Backend, problem: Problem, columns: Mapping[str, np.ndarra
     ``error`` at that point only.  The evaluation is timed over the whole grid:
     a loop once, a vectorised evaluation up to three times (the best kept).
     """
-    reason = backend.supports(problem)
-    if reason:
-        return GridOutcome(backend.name, NOT_APPLICABLE, message=reason)
-    start = time.perf_counter()
-    try:
-        prepared = backend.prepare(problem)
-    except MethodTimeout as err:
-        return GridOutcome(backend.name, TIMEOUT, message=str(err), setup_s=time.perf_counter() - start)
-    except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
-        return GridOutcome(backend.name, ERROR, message=f"setup failed: {_brief(err)}",
-                           setup_s=time.perf_counter() - start)
-    setup_s = time.perf_counter() - start
+    prepared, setup_s, failed = _prepare(backend, problem)
+    if failed:
+        return GridOutcome(backend.name, failed[0], message=failed[1], setup_s=setup_s)
     size = len(next(iter(columns.values()))) if columns else 1
     names = list(columns)
     messages: dict[int, str] = {}
