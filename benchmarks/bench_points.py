@@ -50,7 +50,7 @@ def _cases(n: int):
 
 
 def _contenders(case) -> dict[str, Callable[[], object]]:
-    label, text, wrt, at, _, numpy_f, hand, (_, arr, torch_f, ag_f) = case
+    _, text, wrt, at, _, numpy_f, hand, (_, arr, torch_f, ag_f) = case
     problem, grid, _ = make_grid_problem(text, wrt, at)
     cols = grid.columns(tuple(problem.point))
     program = compile_program(problem.expr)

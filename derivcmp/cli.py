@@ -256,13 +256,19 @@ def _eval_grid(expression, wrt, at, order, methods, fmt, no_timing, runs, warmup
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    _emit_with_plot(report, result, fmt, plot, fit=True)
+
+
+def _emit_with_plot(report, result, fmt: str, plot: str | None, fit: bool = False) -> None:
+    """A result with ``to_json``/``to_csv``/``render``/``figure`` (a sweep, a grid) on
+    stdout, and its figure to ``plot`` if asked."""
+    from .report.terminal import stdout_console
     if fmt == "json":
         click.echo(report.to_json(result))
     elif fmt == "csv":
         click.echo(report.to_csv(result), nl=False)
     else:
-        from .report.terminal import stdout_console
-        report.render(result, stdout_console(sys.stdout, fit=True))
+        report.render(result, stdout_console(sys.stdout, fit=fit))
     if plot is not None:
         try:
             report.figure(result, plot)
@@ -452,7 +458,6 @@ def bench_cmd(family: str, sizes: str, methods: str, fmt: str, plot_path: str | 
 def sweep_cmd(expression, wrt, at, order, methods, steps, plot, fmt, timeout) -> None:
     """Each finite-difference method's error against its step size (the V of truncation and rounding)."""
     from .report import sweep as report
-    from .report.terminal import stdout_console
     from .sweep import parse_steps, run_sweep
     grid = parse_steps(steps)
     _check_plot(plot)
@@ -461,18 +466,7 @@ def sweep_cmd(expression, wrt, at, order, methods, steps, plot, fmt, timeout) ->
     for w in warnings:
         click.echo(w, err=True)
     result = run_sweep(problem, names, grid, timeout or None)
-    if fmt == "json":
-        click.echo(report.to_json(result))
-    elif fmt == "csv":
-        click.echo(report.to_csv(result), nl=False)
-    else:
-        report.render(result, stdout_console(sys.stdout))
-    if plot is not None:
-        try:
-            report.figure(result, plot)
-        except OSError as err:
-            raise DerivcmpError(f"cannot write {plot}: {err.strerror or err}") from None
-        click.echo(f"wrote {plot}", err=True)
+    _emit_with_plot(report, result, fmt, plot)
 
 
 # --- batch and check: many cases from expression files -----------------------------

@@ -46,7 +46,7 @@ def test_ranges_parse_linear_log_and_lists():
 
 
 def test_two_ranges_make_a_cartesian_grid_with_the_others_fixed():
-    problem, grid, _ = make_grid_problem("w*x + y", "x", "x=0:1:3,y=[10,20],w=2")
+    _, grid, _ = make_grid_problem("w*x + y", "x", "x=0:1:3,y=[10,20],w=2")
     assert grid.shape == (3, 2) and grid.size == 6
     cols = grid.columns()
     assert list(cols["x"]) == [0, 0, 0.5, 0.5, 1, 1]
@@ -210,7 +210,7 @@ def test_a_reference_out_of_time_leaves_the_points_ungraded_and_says_so():
     ref = grid_reference(problem, grid, np.arange(5), 1e-6)
     assert set(ref.statuses) == {"timeout"}
     assert ref.at(0).message == "the reference over the grid gave up after 1e-06 s"
-    from derivcmp.gridrun import GridComparison, grade_grid, _run
+    from derivcmp.gridrun import GridComparison, _run, grade_grid
     reg = backends.registry()
     name = next(iter(reg))
     r = grade_grid(problem, grid, ref, _run(reg[name], problem, grid.columns(("x",)), None))

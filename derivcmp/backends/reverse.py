@@ -431,9 +431,7 @@ def _strong_times(a: Any, p: Any) -> Any:
             return np.zeros_like(p)
         return a * p
     t = a * p
-    if isinstance(p, np.ndarray) and not np.isfinite(p).all():
-        t[a == 0] = 0.0
-    elif not isinstance(p, np.ndarray) and not np.isfinite(p):
+    if not np.isfinite(p).all():
         t[a == 0] = 0.0
     return t
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..grading import GRADES
-from . import fmt_error, fmt_time, heading_for
+from . import fmt_time, heading_for
 from .sweep import _ANSI, FLOOR
 
 SCHEMA = "derivcmp-grid/1"
