@@ -386,8 +386,10 @@ class ReverseMode(Method):
             else:
                 # a node's partials are its own whatever is differentiated: the fused
                 # ones serve every sweep (the taped ones of a higher order too)
+                # the input columns are finite (--at): a partial that is one needs no mask
+                finite = {id(columns[name]) for name in columns}
                 adj = backward(tape.prims, tape.args, tape.active, tape.vals, t, 1.0, FLOAT_OPS, _scalar_zero,
-                               times=_strong_times, local=local)
+                               times=lambda a, p: _strong_times(a, p, finite), local=local)
                 leaf = plan.leaves[0]
                 d = adj[leaf] if leaf is not None and leaf < len(adj) and adj[leaf] is not None else 0.0
             d = np.asarray(d, dtype=float)
@@ -420,10 +422,11 @@ def _scalar_zero(a: Any) -> bool:
     return not isinstance(a, np.ndarray) and a == 0.0
 
 
-def _strong_times(a: Any, p: Any) -> Any:
+def _strong_times(a: Any, p: Any, finite: set[int] = frozenset()) -> Any:
     """The chain-rule product over arrays with the scalar sweep's strong zero:
     0 where the adjoint is 0, whatever the partial (inf or nan) is there.  Where
-    the partial is finite everywhere, 0 * p is 0 already (no mask is made)."""
+    the partial is finite everywhere (or known to be: its id in ``finite``),
+    0 * p is 0 already (no mask is made)."""
     if not isinstance(a, np.ndarray):
         if a == 1.0:
             return p
@@ -431,7 +434,7 @@ def _strong_times(a: Any, p: Any) -> Any:
             return np.zeros_like(p)
         return a * p
     t = a * p
-    if not np.isfinite(p).all():
+    if id(p) not in finite and not np.isfinite(p).all():
         t[a == 0] = 0.0
     return t
 
