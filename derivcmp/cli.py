@@ -151,7 +151,8 @@ def main() -> None:
 @click.option("--wrt", help="Variable(s) to differentiate by, comma separated (default: all).")
 @click.option("--at", "at", multiple=True,
               help="The point: name=value pairs, e.g. w=2,x=3 (values may be pi/4); repeatable: "
-                   "--at w=2 --at x=3.")
+                   "--at w=2 --at x=3.  A range compares every point: x=0:1:101, x=1e-3:1e3:61:log, "
+                   "x=[1,2,5].")
 @click.option("--order", type=click.IntRange(1, None), default=1, show_default=True,
               help="1: derivative or gradient; 2: second derivative or Hessian; 3, 4: higher "
                    "derivatives of one variable.  Orders per method: " + _orders_help())
