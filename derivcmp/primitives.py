@@ -131,13 +131,11 @@ def _sigmoid_fused(x):
     np.negative(z, out=z)
     np.exp(z, out=z)
     d = z + 1.0
-    up = x >= 0
-    s = np.divide(z, d)
-    np.divide(1.0, d, out=s, where=up)
-    c = np.divide(1.0, d)                           # s(-x): the other branch
-    np.divide(z, d, out=c, where=up)
-    np.multiply(c, s, out=c)
-    return s, (c,)
+    a = np.divide(1.0, d)           # 1/(1+z): s(x) for x >= 0, s(-x) for x < 0
+    b = np.divide(z, d, out=z)      # z/(1+z): the other one
+    s = np.where(x >= 0, a, b)
+    np.multiply(a, b, out=a)        # s(x) s(-x) is a b either way (the product commutes exactly)
+    return s, (a,)
 
 
 def _softplus(x):
