@@ -352,3 +352,10 @@ def test_a_suite_value_of_the_wrong_type_names_ranges():
     from derivcmp.suite import _check_type
     assert _check_type("at", {"x": {"a": 1}}) == ('value of \'x\' must be a number, a string like "pi/4" '
                                                    'or a range like "0:1:101", got a table')
+
+
+def test_the_grid_entry_points_are_documented():
+    import derivcmp
+    for name in ("compare_grid", "make_grid_problem"):
+        fn = getattr(derivcmp, name)
+        assert fn.__doc__ and len(fn.__doc__.split()) > 10, name
