@@ -247,10 +247,10 @@ def grade_grid(problem: Problem, grid: Grid, reference: GridReference, outcome: 
     counts = Counter()
     sample = reference.indices
     for i in sample:
-        word = grades[i]
+        word = grades[i] if statuses[i] == OK else None     # an unresolved value is no derivative
         counts[word if word is not None else statuses[i] if statuses[i] in POINT_STATUSES else "ungraded"] += 1
     graded_rel = rel_e[sample]
-    ok = np.isfinite(graded_rel)
+    ok = np.isfinite(graded_rel) & (statuses[sample] == OK)
     median = worst = worst_at = None
     if ok.any():
         median = float(np.median(graded_rel[ok]))

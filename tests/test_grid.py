@@ -359,3 +359,17 @@ def test_the_grid_entry_points_are_documented():
     for name in ("compare_grid", "make_grid_problem"):
         fn = getattr(derivcmp, name)
         assert fn.__doc__ and len(fn.__doc__.split()) > 10, name
+
+
+def test_an_unresolved_point_is_counted_as_unresolved_not_graded():
+    # fd-central at tanh(20): the difference is lost in rounding (as at one point)
+    reg = backends.registry()
+    name = next(n for n, b in reg.items() if getattr(b, "family", "") == "finite-difference"
+                and getattr(b, "scheme", "") == "central")
+    problem, grid, _ = make_grid_problem("tanh(x)", "x", "x=[1, 20]")
+    c = compare_grid(problem, grid, [name], timing=False, timeout=None)
+    (r,) = c.results
+    assert list(r.statuses) == ["ok", "unresolved"]
+    assert r.summary.counts["unresolved"] == 1 and r.summary.graded == 1
+    assert r.summary.worst_index == 0
+    assert "not a derivative" in r.messages[1]

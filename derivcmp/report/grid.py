@@ -28,8 +28,9 @@ UNGRADED = ("undefined", "not-differentiable", "unresolved", "error", "ungraded"
 
 def heading(c) -> str:
     """``d/dx of EXPR over x=-30:30:10001`` (and the fixed variables)."""
+    from dataclasses import replace
     p = c.problem
-    text = heading_for(p).split(" at ")[0]
+    text = heading_for(replace(p, point={}))      # the derivative, without a point
     over = ", ".join(f"{a.name}={a.spec}" for a in c.grid.axes)
     fixed = ", ".join(f"{k}={v!r}" for k, v in c.grid.fixed.items() if k in _used(p))
     return f"{text} over {over}" + (f" at {fixed}" if fixed else "")
