@@ -247,9 +247,4 @@ def sample_indices(size: int, limit: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, size - 1, limit)).astype(np.int64))
 
 
-def spacing_note(axis: Axis) -> str:
-    return f"{len(axis.values)} points {'log-spaced' if axis.log else 'evenly spaced'}" \
-        if ":" in axis.spec else f"{len(axis.values)} listed points"
-
-
 __all__ = ["MAX_POINTS", "Axis", "Grid", "has_range", "is_range", "sample_indices", "split_at"]

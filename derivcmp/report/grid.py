@@ -103,12 +103,6 @@ def chart(c, width: int = 80, height: int = 20) -> str:
     return _ANSI.sub("", out)
 
 
-def counts_text(counts) -> str:
-    """``9990 exact, 10 accurate, 1 undefined``: the nonzero counts."""
-    parts = [f"{counts.get(k, 0):,} {k}" for k in (*GRADES, *UNGRADED) if counts.get(k, 0)]
-    return ", ".join(parts) or "-"
-
-
 def _short(x: float | None) -> str:
     return "-" if x is None else "0" if x == 0 else f"{x:.1e}"
 
