@@ -160,7 +160,8 @@ def render(c, console, draw: bool = True) -> None:
                                style="yellow"))
     console.print(Text("points graded exact, accurate, inaccurate, wrong; no deriv: no derivative there\n"
                        "(undefined or not differentiable)"))
-    if any(r.outcome.status == "ok" and not r.outcome.vectorised for r in c.results):
+    if any(r.outcome.status == "ok" and not r.outcome.vectorised and r.summary.time_per_point_s is not None
+           for r in c.results):
         console.print(Text("*: the method looped over the points (it has no vectorised form)"))
     if c.f_time_per_point_s is not None:
         console.print(Text(f"f itself: {fmt_time(c.f_time_per_point_s)} per point (NumPy over the grid)"))
