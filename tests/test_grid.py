@@ -373,3 +373,19 @@ def test_an_unresolved_point_is_counted_as_unresolved_not_graded():
     assert r.summary.counts["unresolved"] == 1 and r.summary.graded == 1
     assert r.summary.worst_index == 0
     assert "not a derivative" in r.messages[1]
+
+
+def test_the_table_marks_methods_that_loop_and_gives_times_per_point():
+    reg = backends.registry()
+    looped = next(n for n, b in reg.items() if getattr(b, "family", "") == "finite-difference"
+                  and getattr(b, "scheme", "") == "central")
+    res = CliRunner().invoke(main, ["eval", "exp(x)", "--at", "x=0:1:5", "--methods", looped],
+                             env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    row = next(line for line in res.stdout.splitlines() if line.startswith(looped + " "))
+    assert row.rstrip().endswith("*")
+    assert "*: the method looped over the points (it has no vectorised form)" in res.stdout
+    assert "f itself:" in res.stdout and "per point (NumPy over the grid)" in res.stdout
+    res = CliRunner().invoke(main, ["eval", "exp(x)", "--at", "x=0:1:5", "--methods", looped, "--no-timing"],
+                             env={"COLUMNS": "80"})
+    assert "*: the method looped" not in res.stdout
