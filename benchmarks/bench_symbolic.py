@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import tomllib
 
-from derivcmp import forked, timing
+from derivcmp import deadline, timing
 from derivcmp.backends import registry
 from derivcmp.compare import make_problem
 from derivcmp.expr import Apply, Num, Var
@@ -94,7 +94,7 @@ def _measure_here(method: str, problem: Problem) -> Measured:
 
 
 def measure(method: str, problem: Problem) -> Measured | None:
-    got = forked.call(lambda: _measure_here(method, problem), DEADLINE_S)
+    got = deadline.call(lambda: _measure_here(method, problem), DEADLINE_S, reraise=False)
     return got if isinstance(got, Measured) else None
 
 
@@ -105,8 +105,8 @@ def size_of(o) -> str:
         return f"{s['raw']['ops']:,} / {s['cse']['ops']:,}"
     if "tape_length" in d:
         return f"tape {d['tape_length']:,}"
-    if "code" in d:
-        return f"{len(d['code'].splitlines()):,} lines"
+    if "code_lines" in d:
+        return f"code {d['code_lines']:,} lines"
     return "-"
 
 
@@ -148,8 +148,10 @@ def main() -> None:
           f"Medians of {args.repeats} interleaved runs (sum n=10,000: one run).\n")
     if skipped:
         print(f"Not in this registry, skipped: {', '.join(skipped)}.\n")
-    print("Size: operations of the derivative raw / after cse (symbolic), tape length (AD). "
-          "Setup: differentiate + code generation (symbolic), compile + record (AD), wall time "
+    print("Size: operations of the derivative raw / after cse (symbolic), tape length (ad-reverse), "
+          "lines of generated adjoint code (ad-codegen). "
+          "Setup: differentiate + code generation (symbolic), compile + record (ad-reverse), "
+          "compile + generate + compile the adjoint code (ad-codegen), wall time "
           "with its CPU time in parentheses (the load inflates wall time, CPU time much less). "
           "Eval: one evaluation of the derivative or gradient.\n")
     head = ["case", "f ops", "size"] + [f"{m} setup" for m in methods] + [f"{m} eval" for m in methods]
@@ -159,7 +161,7 @@ def main() -> None:
         runs = {m: [o for o in results[(label, m)] if o is not None and o.status == "ok"] for m in methods}
         first = next((o for m in methods for o in runs[m] if "sizes" in o.details), None)
         f_ops = f"{first.details['sizes']['f']['ops']:,}" if first else "-"
-        size = "; ".join(f"{size_of(runs[m][0])}" for m in methods if runs[m] and m in ("symbolic", "ad-reverse"))
+        size = "; ".join(f"{size_of(runs[m][0])}" for m in methods if runs[m] and m in ("symbolic", "ad-reverse", "ad-codegen"))
 
         def med(m, key, runs=runs):
             vals = [getattr(o, key) for o in runs[m] if getattr(o, key) is not None]

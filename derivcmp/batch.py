@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -116,9 +117,6 @@ class CaseResult:
         """One method's object of ``document``, or None when the case did not run it."""
         return next((m for m in self.document["methods"] if m["name"] == name), None)
 
-    def __getitem__(self, key: str) -> Any:
-        # what run_case returned as a dict before: raw["expected"]["ok"]
-        return getattr(self, key)
 
 
 @dataclass
@@ -321,7 +319,8 @@ def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending
             while pending and len(in_flight) < jobs:
                 i = pending.pop()
                 starts[i] = 0.0
-                fut = pool.submit(_started, worker, i, cases[i], methods, timing)
+                with _spawning():
+                    fut = pool.submit(_started, worker, i, cases[i], methods, timing)
                 in_flight[fut] = (i, time.monotonic())
 
             def due(i: int, submitted: float) -> float:
@@ -356,6 +355,35 @@ def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending
         pool.shutdown(wait=not in_flight, cancel_futures=True)
 
 
+_SPAWNING = [0]                  # > 0 while ``submit`` may be starting a worker process
+_STOP_DEFERRED: list[int] = []    # a stop asked for meanwhile
+
+
+@contextmanager
+def _spawning():
+    """Hold a stop (``stop_requested``) until the pool has registered the worker
+    it may be starting: stopped halfway, a worker is not yet the pool's to kill,
+    outlives the run and dies on the pool's semaphores with a traceback on our
+    stderr, or hangs with our pipes open."""
+    _SPAWNING[0] += 1
+    try:
+        yield
+    finally:
+        _SPAWNING[0] -= 1
+    if not _SPAWNING[0] and _STOP_DEFERRED:
+        _STOP_DEFERRED.clear()
+        raise KeyboardInterrupt
+
+
+def stop_requested() -> None:
+    """Stop the run now (``KeyboardInterrupt``), or as soon as a worker being
+    started is registered: what a signal handler around ``run_cases`` calls."""
+    if _SPAWNING[0]:
+        _STOP_DEFERRED.append(1)
+        return
+    raise KeyboardInterrupt
+
+
 def _kill(pool: ProcessPoolExecutor) -> None:
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         try:
@@ -370,7 +398,9 @@ def _isolated(ctx, worker, case, methods, timing, timeout, timing_runs=(None, No
     # the per-method deadlines bound the case; this is only a backstop
     limit = 2 * _budget(case, methods, timeout) + 2
     try:
-        return pool.submit(worker, case, methods, timing, timeout).result(
+        with _spawning():
+            fut = pool.submit(worker, case, methods, timing, timeout)
+        return fut.result(
             timeout=None if math.isinf(limit) else limit)
     except BrokenProcessPool:
         return {"crash": "the worker process running this case died (crashed or was killed)"}

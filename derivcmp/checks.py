@@ -58,8 +58,6 @@ class ExpectedCheck:
     message: str | None = None
     status: str | None = None
 
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
 
 
 def check_expected(case: Case, c: Comparison, timeout: float | None = None) -> ExpectedCheck:

@@ -385,53 +385,21 @@ def swell_cmd(expression: str, wrt: str | None, max_order: int, fmt: str, timeou
               simplify_timeout: float, no_chart: bool) -> None:
     """Size of the n-th derivative of EXPRESSION for n = 1..N: raw, cse'd, simplified, beside AD's tape."""
     from . import swell
-    from .compare import parse_wrt
-    from .expr import parse, variables
-    expr = parse(expression)
-    names = variables(expr)
-    if wrt is None:
-        if len(names) != 1:
-            raise DerivcmpError("swell needs --wrt: the expression has "
-                                + (f"{len(names)} variables ({', '.join(names)})" if names else "no variables"))
-        wrt = names[0]
-    chosen = parse_wrt(wrt)
-    if len(chosen) != 1:
-        raise DerivcmpError(f"swell measures derivatives by one variable; --wrt gave {len(chosen)}")
-    if chosen[0] not in names:
-        click.echo(f"warning: '{chosen[0]}' does not occur in the expression, so every derivative is 0", err=True)
-    result = swell.measure(expr, expression, chosen[0], max_order, timeout or None, simplify_timeout)
+    from .report import swell as rs
+    result, warnings = swell.run(expression, wrt, max_order, timeout or None, simplify_timeout)
+    for w in warnings:
+        click.echo(w, err=True)
     if result.stopped:
         click.echo(f"note: {result.stopped}", err=True)
     if fmt == "json":
         click.echo(json.dumps(result.document(), indent=2))
-        return
-    if fmt == "csv":
-        click.echo(swell.to_csv(result), nl=False)
-        return
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    from .report import fmt_time
-    from .report.terminal import stdout_console
-    console = stdout_console(sys.stdout)
-    console.print(Text(f"size of the n-th derivative of {expression} by {chosen[0]} "
-                       "(ops: operations as written, every occurrence counted)", style="bold"))
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    cols = swell.columns(result)
-    for header, _ in cols:
-        table.add_column(header, justify="right")
-    for i in range(len(result.rows)):
-        table.add_row(*[Text("-" if v[i] is None else fmt_time(v[i]) if isinstance(v[i], float) else str(v[i]))
-                        for _, v in cols])
-    console.print(table)
-    if not no_chart and len(result.rows) > 1:
-        try:
-            chart = swell.chart(result, color=console.is_terminal and not console.no_color)
-        except ImportError:
-            click.echo("note: no chart: plotext is not installed (pip install 'plotext>=5.2,<6')", err=True)
-            return
-        console.print(Text.from_ansi(chart))
+    elif fmt == "csv":
+        click.echo(rs.to_csv(result), nl=False)
+    else:
+        from .report.terminal import stdout_console
+        note = rs.render(result, stdout_console(sys.stdout), chart_too=not no_chart)
+        if note:
+            click.echo(note, err=True)
 
 
 # --- bench: gradient cost against problem size ---------------------------------------
@@ -551,7 +519,7 @@ def _interrupt(signum, frame) -> None:
     workers are stopped and the report is written."""
     _SIGNALLED.append(signum)
     _ignore_signals()
-    raise KeyboardInterrupt
+    _stop()
 
 
 _SAVED_HANDLERS: list[tuple] = []
@@ -579,7 +547,12 @@ def _terminate(signum, frame) -> None:
     _TERMINATED.append(True)
     _SIGNALLED.append(signum)
     _ignore_signals()
-    raise KeyboardInterrupt
+    _stop()
+
+
+def _stop() -> None:
+    from .batch import stop_requested     # KeyboardInterrupt, once no worker is half started
+    stop_requested()
 
 
 def _clamp_jobs(jobs: int | None) -> int | None:

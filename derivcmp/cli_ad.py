@@ -21,21 +21,45 @@ DEFAULT_TIMEOUT = 10.0
               help="forward: a tangent column per input (forward mode); "
                    "reverse: one adjoint column (reverse mode).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str) -> None:
+@click.option("--graph", "graph", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the computational graph: FILE.svg or FILE.png (needs Graphviz's dot; "
+                   "the DOT text is always saved beside it as FILE.dot) or FILE.dot.")
+def trace_cmd(expression: str, wrt: str | None, at: str, mode: str, fmt: str, graph: str | None) -> None:
     """Show the evaluation trace (Wengert list) of EXPRESSION with its tangents or adjoints."""
     from .compare import make_problem
     from .trace import build, document
+    if graph is not None:
+        from .report.graph import graph_format
+        graph_format(graph)
     problem, warnings = make_problem(expression, wrt, at, 1)
     for w in warnings:
         click.echo(w, err=True)
     trace = build(problem.expr, problem.point, problem.wrt, mode)
-    if fmt == "json":
-        click.echo(json.dumps(document(trace, expression, problem.point), indent=2, allow_nan=False))
-        return
-    from .report.terminal import stdout_console
-    from .report.trace import render
     at_text = ", ".join(f"{k}={v!r}" for k, v in problem.point.items())
-    render(trace, f"{mode} trace of {expression} at {at_text}", stdout_console(sys.stdout))
+    title = f"{mode} trace of {expression} at {at_text}"
+    if graph is not None:       # the DOT text first: it is saved whatever happens to stdout or the renderer
+        from .report import graph as rg
+        graph_fmt, dot_path = rg.save_dot(trace, title, graph)
+        click.echo(f"saved {dot_path}", err=True)
+    unwritten: OSError | None = None
+    try:
+        if fmt == "json":
+            click.echo(json.dumps(document(trace, expression, problem.point), indent=2, allow_nan=False))
+        else:
+            from .report.terminal import stdout_console
+            from .report.trace import render
+            render(trace, title, stdout_console(sys.stdout))
+        if graph is not None:
+            sys.stdout.flush()      # the table shows while dot draws
+    except OSError as err:          # (> /dev/full): still draw the picture, then report it
+        if graph is None:
+            raise
+        unwritten = err
+    if graph is not None and graph_fmt != "dot":
+        rg.render(dot_path, graph, graph_fmt)
+        click.echo(f"saved {graph}", err=True)
+    if unwritten is not None:
+        raise unwritten
 
 
 @click.command("orders")

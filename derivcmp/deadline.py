@@ -3,27 +3,40 @@
 sympy can run for minutes or exhaust memory on innocent-looking input, and a
 Python thread cannot be interrupted inside a long C call.  So a call with a
 deadline runs in a forked child process: on time it sends its result back
-through a pipe; past the deadline the child is killed and the caller gets a
-``Timeout``.  Fork is cheap (copy-on-write; a few milliseconds with sympy
-loaded), and nothing needs to be pickled on the way in.  What the parent has
-imported and initialised before forking every child shares, so callers warm
-up first (``compare.warm_up``) rather than let each child import sympy again.  Where fork does not
-exist the call runs in-process without a deadline.
+through a pipe; past the deadline the child is killed (never waited for) and
+the caller gets a ``Timeout``.  Fork is cheap (copy-on-write; a few
+milliseconds with sympy loaded), and nothing needs to be pickled on the way
+in.  What the parent has imported and initialised before forking every child
+shares, so callers warm up first (``compare.warm_up``) rather than let each
+child import sympy again.
+
+The child is a plain ``os.fork`` with a pipe, not a ``multiprocessing``
+daemon, so a call with a deadline works at any depth: a method running under
+its deadline may give one step its own shorter deadline (sympy's
+``simplify``), and a command may read results as they come (``stream``:
+``swell``'s rows).  Results travel back pickled; nothing is unpickled that
+this process's own child did not write.  Where fork does not exist the call
+runs in-process without a deadline.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import select
 import signal
+import struct
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 #: address-space cap for a child, so a runaway expansion fails with MemoryError
 MEMORY_LIMIT_BYTES = 4 * 1024 ** 3
+
+_HEADER = struct.Struct("!Q")
 
 
 @dataclass(frozen=True)
@@ -37,38 +50,82 @@ class Crashed:
 
 
 def can_fork() -> bool:
-    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+    return hasattr(os, "fork")
 
 
-def call(fn: Callable[[], Any], timeout: float | None) -> Any:
-    """``fn()``, or ``Timeout`` / ``Crashed``.  Exceptions of ``fn`` propagate."""
+def call(fn: Callable[[], Any], timeout: float | None, reraise: bool = True) -> Any:
+    """``fn()``, or ``Timeout`` / ``Crashed``.  An exception of ``fn`` is raised
+    here again when it pickles (``reraise``), otherwise it comes back as ``Crashed``."""
     if not timeout or timeout <= 0 or not can_fork():
         return fn()
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, send), daemon=True)
-    proc.start()
-    send.close()
+    with closing(stream(lambda: (fn(),), timeout, reraise)) as items:
+        for item in items:
+            return item
+    return Crashed("the worker process ended without a result")
+
+
+def stream(produce: Callable[[], Iterable[Any]], timeout: float | None,
+           reraise: bool = False) -> Iterator[Any]:
+    """The items of ``produce()`` as the child makes them, until the deadline.
+
+    Past the deadline the child is killed and a final ``Timeout`` is yielded;
+    if it fails, a final ``Crashed`` (or, with ``reraise``, its exception is
+    raised here when it pickles).
+    """
+    if not timeout or timeout <= 0 or not can_fork():
+        yield from produce()
+        return
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read)
+        _child(produce, write, reraise)
+    os.close(write)
     deadline = time.monotonic() + timeout
+    buf = b""
+    reaped = False
     try:
-        if recv.poll(max(0.0, deadline - time.monotonic())):
-            try:
-                kind, payload = recv.recv()
-            except (EOFError, OSError):
-                proc.join(1.0)
-                return Crashed(_death(proc))
-            proc.join(1.0)
-            if kind == "ok":
-                return payload
-            if kind == "raise":
-                raise payload
-            return Crashed(payload)
-        return Timeout(timeout)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                yield Timeout(timeout)
+                return
+            ready, _, _ = select.select([read], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(read, 1 << 20)
+            if not chunk:
+                _, status = os.waitpid(pid, 0)
+                reaped = True
+                if buf:
+                    yield Crashed("the worker process died mid-answer")
+                elif status != 0:
+                    yield Crashed(_death(status))
+                return
+            buf += chunk
+            while len(buf) >= _HEADER.size:
+                (n,) = _HEADER.unpack_from(buf)
+                if len(buf) < _HEADER.size + n:
+                    break
+                try:
+                    kind, payload = pickle.loads(buf[_HEADER.size:_HEADER.size + n])
+                except Exception as err:  # noqa: BLE001 - e.g. an exception class that cannot be rebuilt
+                    kind, payload = "crash", f"the result could not be read back: {type(err).__name__}"
+                buf = buf[_HEADER.size + n:]
+                if kind == "raise":
+                    raise payload
+                yield payload if kind == "ok" else Crashed(payload)
     finally:
-        if proc.is_alive():
-            proc.kill()
-            proc.join(1.0)
-        recv.close()
+        os.close(read)
+        if not reaped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def cap_memory() -> None:  # pragma: no cover - runs in a child
@@ -82,36 +139,48 @@ def cap_memory() -> None:  # pragma: no cover - runs in a child
         pass
 
 
-def _child(fn: Callable[[], Any], send) -> None:  # pragma: no cover - runs in the child
+def _child(produce: Callable[[], Iterable[Any]], write: int, reraise: bool) -> None:  # pragma: no cover
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the parent handles Ctrl-C
     cap_memory()
-    try:
-        result = fn()
-        message = ("ok", result)
-    except MemoryError:
-        message = ("crash", f"ran out of memory (limit {MEMORY_LIMIT_BYTES // 1024 ** 3} GiB)")
-    except Exception as err:  # noqa: BLE001 - re-raised in the parent
+
+    def send(kind: str, payload: Any) -> None:
         try:
-            import pickle
-            pickle.dumps(err)
-            message = ("raise", err)
-        except Exception:  # noqa: BLE001
-            message = ("crash", "".join(traceback.format_exception_only(type(err), err)).strip())
+            data = pickle.dumps((kind, payload))
+        except Exception as err:  # noqa: BLE001 - whatever pickling raises, the parent hears of it
+            if kind == "raise":
+                data = pickle.dumps(("crash", _exception_text(payload)))
+            else:
+                data = pickle.dumps(("crash", f"result could not be sent back: {type(err).__name__}: {err}"))
+        data = _HEADER.pack(len(data)) + data
+        while data:
+            data = data[os.write(write, data):]
+
     try:
-        send.send(message)
-    except Exception as err:  # noqa: BLE001
-        send.send(("crash", f"result could not be sent back: {type(err).__name__}: {err}"))
+        for item in produce():
+            send("ok", item)
+    except MemoryError:
+        send("crash", f"ran out of memory (limit {MEMORY_LIMIT_BYTES // 1024 ** 3} GiB)")
+    except Exception as err:  # noqa: BLE001 - reported to the parent
+        if reraise:
+            send("raise", err)
+        else:
+            send("crash", _exception_text(err))
+    except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt in the work itself
+        send("crash", _exception_text(err))
     finally:
-        send.close()
         os._exit(0)
 
 
-def _death(proc) -> str:
-    code = proc.exitcode
-    if code is not None and code < 0:
+def _exception_text(err: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(err), err)).strip()[:500]
+
+
+def _death(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
         try:
-            name = signal.Signals(-code).name
+            name = signal.Signals(sig).name
         except ValueError:
-            name = str(-code)
+            name = str(sig)
         return f"the worker process died ({name})"
-    return f"the worker process exited with status {code}"
+    return f"the worker process exited with status {os.waitstatus_to_exitcode(status)}"

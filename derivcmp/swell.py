@@ -9,9 +9,11 @@ its own details are read: ``tape_length`` (taped AD) and ``code`` (generated
 code, counted in lines).  Sizes are ``symbolic_forms.size``: ``ops`` and
 ``depth``.
 
-The whole run streams from a forked child (``forked.stream``): rows arrive as
-they are made, and at the deadline the child is killed and the rows so far
+The whole run streams from a forked child (``deadline.stream``): rows arrive
+as they are made, and at the deadline the child is killed and the rows so far
 are the answer, with a note saying where it stopped.
+
+Nothing here prints: ``report.swell`` renders a ``Swell``.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import forked, symbolic_forms
+from . import deadline, symbolic_forms
 from .deadline import Crashed, Timeout
-from .expr import Expr, variables
+from .errors import DerivcmpError
+from .expr import Expr, parse, variables
 from .problem import Problem
 
 SCHEMA = "derivcmp-swell/1"
@@ -58,12 +61,38 @@ class Swell:
                 "max_order": self.max_order, "rows": [asdict(r) for r in self.rows], "stopped": self.stopped}
 
 
+def run(expression: str, wrt: str | None, max_order: int, timeout: float | None = 30.0,
+        simplify_timeout: float = 2.0) -> tuple[Swell, list[str]]:
+    """``derivcmp swell``: parse ``expression``, choose the one variable, measure.
+
+    ``wrt``: the variable (default: the expression's only one).  Returns the
+    ``Swell`` and the warnings to show; bad input raises ``DerivcmpError``.
+    """
+    from .compare import parse_wrt
+    if not isinstance(max_order, int) or not 1 <= max_order <= MAX_ORDER:
+        raise DerivcmpError(f"--max-order must be between 1 and {MAX_ORDER}, got {max_order!r}")
+    expr = parse(expression)
+    names = variables(expr)
+    if wrt is None:
+        if len(names) != 1:
+            raise DerivcmpError("swell needs --wrt: the expression has "
+                                + (f"{len(names)} variables ({', '.join(names)})" if names else "no variables"))
+        wrt = names[0]
+    chosen = parse_wrt(wrt)
+    if len(chosen) != 1:
+        raise DerivcmpError(f"swell measures derivatives by one variable; --wrt gave {len(chosen)}")
+    warnings = []
+    if chosen[0] not in names:
+        warnings.append(f"warning: '{chosen[0]}' does not occur in the expression, so every derivative is 0")
+    return measure(expr, expression, chosen[0], max_order, timeout or None, simplify_timeout), warnings
+
+
 def measure(expr: Expr, text: str, wrt: str, max_order: int, timeout: float | None,
             simplify_timeout: float) -> Swell:
     """Every order up to ``max_order``, or as many as finish within ``timeout`` seconds."""
     rows: list[Row] = []
     stopped = None
-    for item in forked.stream(lambda: _rows(expr, wrt, max_order, simplify_timeout), timeout):
+    for item in deadline.stream(lambda: _rows(expr, wrt, max_order, simplify_timeout), timeout):
         if isinstance(item, Timeout):
             stopped = (f"stopped at the deadline ({item.seconds:g} s) after order {len(rows)}; "
                        "raise --timeout to go further")
@@ -89,7 +118,8 @@ def _rows(expr: Expr, wrt: str, max_order: int, simplify_timeout: float) -> Iter
         current = sympy_bridge.without_dirac(sympy.diff(current, x))
         differentiate_s = time.perf_counter() - t
         t = time.perf_counter()
-        got = forked.call(lambda d=current: symbolic_forms.simplify_all([d]), simplify_timeout)
+        got = deadline.call(lambda d=current: symbolic_forms.simplify_all([d]), simplify_timeout,
+                            reraise=False)
         simplify_s = time.perf_counter() - t
         simplified = (symbolic_forms.size(got) if isinstance(got, list) else TIMEOUT)
         problem = Problem(expr, (wrt,), point, order)
@@ -120,62 +150,3 @@ def _ad_sizes(methods: list, problem: Problem) -> dict[str, dict[str, int]]:
         if sizes:
             out[m.name] = sizes
     return out
-
-
-# --- output -------------------------------------------------------------------------
-
-def columns(s: Swell) -> list[tuple[str, list[Any]]]:
-    """(header, values) per column: the table, the CSV and the chart share them."""
-    rows = s.rows
-
-    def simp(r: Row, key: str):
-        return r.simplified if isinstance(r.simplified, str) else r.simplified[key]
-    cols: list[tuple[str, list[Any]]] = [
-        ("order", [r.order for r in rows]),
-        ("raw ops", [r.raw["ops"] for r in rows]), ("raw depth", [r.raw["depth"] for r in rows]),
-        ("cse ops", [r.cse["ops"] for r in rows]), ("cse depth", [r.cse["depth"] for r in rows]),
-        ("simplified ops", [simp(r, "ops") for r in rows]),
-        ("simplified depth", [simp(r, "depth") for r in rows]),
-    ]
-    methods = list(dict.fromkeys(m for r in rows for m in r.ad))
-    for m in methods:
-        for key, label in (("tape_length", "tape"), ("code_lines", "code lines")):
-            values = [r.ad.get(m, {}).get(key) for r in rows]
-            if any(v is not None for v in values):
-                cols.append((f"{m} {label}", values))
-    cols.append(("diff time", [r.differentiate_s for r in rows]))
-    return cols
-
-
-def to_csv(s: Swell) -> str:
-    import csv
-    import io
-    cols = columns(s)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([h.replace(" ", "_") for h, _ in cols])
-    for i in range(len(s.rows)):
-        w.writerow(["" if v[i] is None else v[i] for _, v in cols])
-    return buf.getvalue()
-
-
-def chart(s: Swell, width: int = 72, height: int = 18, color: bool = False) -> str:
-    """A terminal chart (plotext) of operation counts against order, log scale."""
-    import plotext as plt
-    plt.clear_figure()
-    plt.plotsize(width, height)
-    if not color:
-        plt.theme("clear")
-    cols = columns(s)
-    series = [(h, v) for h, v in cols
-              if h in ("raw ops", "cse ops", "simplified ops") or h.endswith((" tape", " code lines"))]
-    # one letter per series, so the lines stay apart without colour
-    for (header, values), marker in zip(series, "rcsabdefg"):
-        pts = [(o, v) for o, v in zip(cols[0][1], values) if isinstance(v, int) and v > 0]
-        if pts:
-            plt.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{marker}: {header}", marker=marker)
-    plt.yscale("log")
-    plt.xlabel("derivative order")
-    plt.title("size of the n-th derivative (operations, log scale)")
-    plt.xticks([r.order for r in s.rows])
-    return plt.build()

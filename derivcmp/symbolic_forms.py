@@ -11,7 +11,7 @@
   ``depth`` the longest path from the root to an atom (an atom is 0).  It is
   memoised on distinct subtrees, so swollen trees cost their distinct size.
 * ``cse`` and ``simplify`` give the other two forms; simplification can run
-  for minutes, so callers give it a deadline (``forked.call``).
+  for minutes, so callers give it a deadline (``deadline.call``).
 
 sympy is imported inside the functions: importing this module stays cheap.
 """
@@ -103,6 +103,6 @@ def cse_size(reps: list, reduced: list) -> dict[str, int]:
 
 
 def simplify_all(entries: list) -> list:
-    """``sympy.simplify`` of each entry (run it under ``forked.call``: it may never finish)."""
+    """``sympy.simplify`` of each entry (run it under ``deadline.call``: it may never finish)."""
     import sympy
     return [sympy.simplify(e) for e in entries]

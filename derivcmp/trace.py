@@ -47,6 +47,8 @@ class Trace:
     sweeps: int
     #: why the derivative row is not a derivative here (f undefined, a kink), or None
     caveat: str | None = None
+    #: the row that is the function's value (None when the expression is a constant)
+    output: str | None = None
 
 
 def _names(program: Program) -> list[str]:
@@ -113,8 +115,10 @@ def build(expr, point: Mapping[str, float], wrt: Sequence[str], mode: str = "rev
                      if program.slots[a].kind != CONST]
             rows.append(Row(names[i], _definition(s, arg_names), values[i],
                             tuple(p for _, p in shown), tuple(a for a, _ in shown), tang, adj_i))
+    out = program.output
     return Trace(mode, tuple(wrt), tuple(rows), derivative, len(seeded) if mode == "forward" else 1,
-                 _caveat(program, values, wrt))
+                 _caveat(program, values, wrt),
+                 names[out] if program.slots[out].kind != CONST else None)
 
 
 def _caveat(program: Program, values: Sequence[float], wrt: Sequence[str]) -> str | None:

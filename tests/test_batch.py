@@ -113,11 +113,11 @@ def test_in_process_run_values_against_closed_forms(cases):
     grad = [-2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)]
     assert rosen.document["reference"]["value"] == grad
     assert kink.reference_status == "not-differentiable"
-    assert sig.expected["ok"] and sig.expected["rel_error"] < 1e-15
+    assert sig.expected.ok and sig.expected.rel_error < 1e-15
     # 0.75 is not (sin e^x)'' at 0.25: the expected check fails, with both numbers
-    assert not boom.expected["ok"]
-    assert boom.expected["value"] == 0.75
-    assert f"{float(d2_sin_exp(0.25))!r}" in boom.expected["message"]
+    assert not boom.expected.ok
+    assert boom.expected.value == 0.75
+    assert f"{float(d2_sin_exp(0.25))!r}" in boom.expected.message
     assert all(m["time"] is None for m in sig.document["methods"])
 
 
@@ -279,10 +279,10 @@ def test_expected_hessian_of_expressions(tmp_path):
     case = Case(id="h", file="h.toml", line=1, expr="x^2*y^3", at={"x": 1.5, "y": -2.0}, order=2,
                 expected=[["2*y^3", "6*x*y^2"], ["6*x*y^2", 6 * 1.5 ** 2 * -2.0]])
     raw = run_case(case, timing=False)
-    assert raw["expected"]["ok"], raw["expected"]
-    assert raw["expected"]["value"] == [[-16.0, 36.0], [36.0, -27.0]]
+    assert raw.expected.ok, raw.expected
+    assert raw.expected.value == [[-16.0, 36.0], [36.0, -27.0]]
     wrong = replace(case, expected=[["2*y^3", "6*x*y"], ["6*x*y^2", "6*x^2*y"]])
-    assert not run_case(wrong, timing=False)["expected"]["ok"]
+    assert not run_case(wrong, timing=False).expected.ok
 
 
 def test_a_case_that_times_out_does_not_stop_the_batch():

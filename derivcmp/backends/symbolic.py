@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import forked, symbolic_forms
+from .. import deadline, symbolic_forms
 from ..deadline import Timeout
 from ..expr import variables
 from ..primitives import BY_NAME
@@ -101,7 +101,7 @@ def _prepare(method: Symbolic, problem: Problem) -> Prepared:
     if method.form == "simplified":
         t = time.perf_counter()
         limit = method.simplify_timeout
-        got = forked.call(lambda: symbolic_forms.simplify_all(raw), limit)
+        got = deadline.call(lambda: symbolic_forms.simplify_all(raw), limit, reraise=False)
         if isinstance(got, Timeout):
             raise MethodTimeout(f"simplification gave up after {limit:g} s (the method's own deadline; "
                                 f"the raw derivative has {sizes['raw']['ops']} operations)")

@@ -50,3 +50,12 @@ def markdown_code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def dot_string(text: str) -> str:
+    """A Graphviz DOT double-quoted string showing ``text`` literally, its
+    lines as centred label lines: controls shown as ``\\x1b``, backslashes
+    doubled (Graphviz reads ``\\n``, ``\\N``, ``\\G`` ... in a label as escapes),
+    quotes escaped."""
+    lines = [visible(line).replace("\\", "\\\\").replace('"', '\\"') for line in str(text).split("\n")]
+    return '"' + "\\n".join(lines) + '"'

@@ -10,7 +10,8 @@ from rich.text import Text
 from ..trace import Trace
 
 
-def _num(x) -> str:
+def number(x) -> str:
+    """How a trace number is shown (the table and the graph alike)."""
     return "-" if x is None else f"{x:.10g}"
 
 
@@ -29,18 +30,23 @@ def render(trace: Trace, heading: str, console: Console) -> None:
         seeded = []
         table.add_column("adjoint", justify="right")
     for r in trace.rows:
-        partials = ", ".join(f"∂/∂{a} = {_num(p) if p is not None else '0'}"
+        partials = ", ".join(f"∂/∂{a} = {number(p) if p is not None else '0'}"
                              for a, p in zip(r.args, r.partials))
-        cells = [r.name, r.definition, _num(r.value), partials]
+        cells = [r.name, r.definition, number(r.value), partials]
         if trace.mode == "forward":
-            cells += [_num(r.tangents.get(w)) for w in seeded]
+            cells += [number(r.tangents.get(w)) for w in seeded]
         else:
-            cells.append(_num(r.adjoint))
+            cells.append(number(r.adjoint))
         table.add_row(*[Text(c) for c in cells])
     console.print(table)
+    console.print(Text(summary(trace)))
+    if trace.caveat:
+        console.print(Text(f"not a derivative: {trace.caveat}", style="yellow"))
+
+
+def summary(trace: Trace) -> str:
+    """The derivative line under the trace: each derivative and what it cost."""
     result = ", ".join(f"d/d{w} = {v!r}" for w, v in trace.derivative.items())
     how = (f"{trace.sweeps} forward sweep{'s' if trace.sweeps != 1 else ''} (one per input)"
            if trace.mode == "forward" else "1 forward + 1 reverse sweep (all inputs at once)")
-    console.print(Text(f"{result}   [{how}]"))
-    if trace.caveat:
-        console.print(Text(f"not a derivative: {trace.caveat}", style="yellow"))
+    return f"{result}   [{how}]"

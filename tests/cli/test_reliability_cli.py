@@ -320,8 +320,8 @@ methods = ["ad-reverse"]
     from derivcmp.compare import compare
     problem, _ = loaded.cases[0].problem()
     out = batch_mod.check_expected(loaded.cases[0], compare(problem, ["ad-reverse"], False), 0.5)
-    assert out["status"] == "timeout"
-    assert out["message"] == ("expected: its value took more than 0.5 s (its own deadline; "
+    assert out.status == "timeout"
+    assert out.message == ("expected: its value took more than 0.5 s (its own deadline; "
                               "raise --timeout to wait longer)")
 
 
@@ -338,7 +338,7 @@ def test_an_expected_formula_that_crashes_its_stage_is_an_error(monkeypatch):
     c = compare(problem, ["ad-reverse"], False)
     monkeypatch.setattr(deadline, "call", lambda fn, timeout: deadline.Crashed("ran out of memory"))
     out = batch_mod.check_expected(case, c, 1.0)
-    assert out["status"] == "error" and out["message"] == "expected: ran out of memory"
+    assert out.status == "error" and out.message == "expected: ran out of memory"
 
 
 # --- 6. outputs escape what they print ----------------------------------------------------------------
