@@ -5,18 +5,24 @@
 
 The ten cases of issue 10, in one process: each method's relative error
 against derivcmp's 50-digit reference and its median time per call (the
-derivative at one point, setup excluded; derivcmp's own timing harness for
-all, so the times are comparable side by side).  Peers get the same float64
+derivative at one point, setup excluded).  Peers get the same float64
 function (derivcmp's program, which accepts NumPy arrays) with their default
 settings: ``numdifftools.Derivative(f)(x)`` and
 ``scipy.differentiate.derivative(f, x)``.  A derivcmp method whose status is
 not ``ok`` shows it beside its error; a peer's NaN or failed status likewise.
+
+Times are the thread's CPU time (``time.thread_time``: the machine may be
+shared), interleaved: in each of ``ROUNDS`` rounds every method, peer and a
+textbook central difference ``(f(x+h) - f(x-h))/2h`` on the same compiled f
+runs one batch in turn; the median over rounds is reported, with the load.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -24,7 +30,11 @@ import numpy as np
 from derivcmp import backends
 from derivcmp.compare import compare, errors, make_problem
 from derivcmp.program import compile_program
-from derivcmp.timing import measure
+
+ROUNDS = 7
+#: CPU seconds one batch should take (the call count is set once per callable)
+BATCH_S = 0.004
+TEXTBOOK = "textbook central"
 
 CASES = [
     ("d/dw sigmoid(w*x), w=2, x=3", "1/(1+exp(-w*x))", "w", "w=2,x=3"),
@@ -62,14 +72,14 @@ def peers():
 
 def one(label, text, wrt, at, others):
     problem, _ = make_problem(text, wrt, at)
-    c = compare(problem, OURS, timing=True)
+    c = compare(problem, OURS, timing=False)
     row = {"case": label}
     for g in c.results:
         o = g.outcome
         err = "NaN" if g.rel_error is None else f"{g.rel_error:.1e}"
         if o.status != "ok":
             err += f" ({o.status})"
-        row[g.name] = (err, o.timing.eval_s if o.timing else None)
+        row[g.name] = err
     program = compile_program(problem.expr)
     names = list(program.names)
     fn = program.function(names)
@@ -82,14 +92,48 @@ def one(label, text, wrt, at, others):
         return fn(*[np.asarray(a, dtype=float) for a in args])
 
     x0 = float(problem.point[wrt])
+    calls = {}
+    registry = backends.registry()
+    for name in OURS:
+        prepared = registry[name].prepare(problem)
+        calls[name] = (lambda p=prepared: p.evaluate(problem.point))
     for name, d in others.items():
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             v = d(f, x0)
-            t = measure(lambda d=d: d(f, x0), 0.0, repeats=5).eval_s
-        err = "NaN" if not np.isfinite(v) else f"{errors(np.array(v), c.reference.exact)[1]:.1e}"
-        row[name] = (err, t)
-    return row
+        row[name] = "NaN" if not np.isfinite(v) else f"{errors(np.array(v), c.reference.exact)[1]:.1e}"
+        calls[name] = (lambda d=d: d(f, x0))
+    # the textbook central difference on the compiled f, on Python floats: the floor
+    # fd-central's step choice and error estimate are paid on top of
+    h = (x0 + np.finfo(float).eps ** (1 / 3) * max(1.0, abs(x0))) - x0
+    hi, lo = list(base), list(base)
+    hi[i], lo[i] = x0 + h, x0 - h
+    calls[TEXTBOOK] = lambda: (fn(*hi) - fn(*lo)) / (2 * h)
+    return row, _interleaved(calls)
+
+
+def _interleaved(calls):
+    """Median CPU seconds per call of each callable, batches interleaved over ROUNDS."""
+    counts = {}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for name, fn in calls.items():
+            n = 1
+            while (t := _batch(fn, n)) < BATCH_S and n < 1_000_000:
+                n = max(2 * n, int(n * BATCH_S / max(t, 1e-9)) + 1)
+            counts[name] = n
+        per = {name: [] for name in calls}
+        for _ in range(ROUNDS):
+            for name, fn in calls.items():
+                per[name].append(_batch(fn, counts[name]) / counts[name])
+    return {name: float(np.median(v)) for name, v in per.items()}
+
+
+def _batch(fn, n):
+    start = time.thread_time()
+    for _ in range(n):
+        fn()
+    return time.thread_time() - start
 
 
 def fmt_time(s):
@@ -101,20 +145,30 @@ def fmt_time(s):
 def main() -> None:
     others = peers()
     cols = OURS + list(others)
-    rows = [one(*case, others) for case in CASES]
+    load_before = os.getloadavg()
+    results = [one(*case, others) for case in CASES]
+    load_after = os.getloadavg()
+    rows = [r for r, _ in results]
+    times = [t for _, t in results]
     print("### Finite differences: relative error on the ten cases of issue 10\n")
     print(f"Python {platform.python_version()}, {platform.machine()}; "
-          f"methods: {', '.join(backends.available())}\n")
+          f"methods: {', '.join(backends.available())}; load average (1 min) "
+          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; times are CPU time per call, "
+          f"median of {ROUNDS} interleaved rounds\n")
     print("| case | " + " | ".join(cols) + " |")
     print("|---|" + "---:|" * len(cols))
     for r in rows:
-        print(f"| {r['case']} | " + " | ".join(r[c][0] for c in cols) + " |")
-    med = {c: float(np.median([r[c][1] for r in rows if r[c][1] is not None])) for c in cols}
+        print(f"| {r['case']} | " + " | ".join(r[c] for c in cols) + " |")
+    med = {c: float(np.median([t[c] for t in times])) for c in cols + [TEXTBOOK]}
     print("| median time per call | " + " | ".join(fmt_time(med[c]) for c in cols) + " |")
-    better = sum(_beats(r["richardson"][0], r.get("numdifftools", ("NaN",))[0]) for r in rows)
+    print(f"\n{TEXTBOOK} (f(x+h) - f(x-h))/2h on the same compiled f: {fmt_time(med[TEXTBOOK])} per call; "
+          f"fd-central {med['fd-central'] / med[TEXTBOOK]:.0f}x that")
     if "numdifftools" in others:
+        better = sum(_beats(r["richardson"], r["numdifftools"]) for r in rows)
+        ratios = [t["richardson"] / t["numdifftools"] for t in times]
         print(f"\nrichardson at least as accurate as numdifftools on {better} of {len(rows)}; "
-              f"time per call {med['richardson'] / med['numdifftools']:.2f}x numdifftools'")
+              f"time per call {med['richardson'] / med['numdifftools']:.2f}x numdifftools' "
+              f"(per case {min(ratios):.2f}x to {max(ratios):.2f}x)")
 
 
 def _beats(ours: str, theirs: str) -> bool:

@@ -16,9 +16,12 @@ lists ``backends.reverse.Tape`` has, so the one backward loop
 (``backends.reverse.backward``) runs over emitted code too -- reverse over
 reverse is emission over emission.
 
-``compile_function`` is the program compiler, ``assemble`` turns emitted
-statements into the fast-path function with its IEEE fallback (``scalar``)
-through ``codegen.build``, the only door to ``compile``.  Code is built as an
+``compile_function`` is the program compiler; ``compile_bound`` compiles f
+together with its running rounding-error bound (``primitives.RoundingOps``
+swept over the emitter), which the finite-difference methods read.
+``assemble`` turns emitted statements into the fast-path function with its
+IEEE fallback (``scalar``) through ``codegen.build``, the only door to
+``compile``.  Code is built as an
 ``ast`` tree from our own slots: parameters ``v0, v1, ...``, locals ``t0, t1,
 ...``, the primitive table's names and numbers -- never a user's text.
 """
@@ -251,6 +254,19 @@ class Emitter:
                                               expr)
         return hit
 
+    def guarded_mul(self, e: Any, p: Any) -> Code:
+        """``e * p``, but 0 where ``e`` is 0 at run time, on floats and arrays alike
+        (``RoundingOps``: an exact zero through an infinite slope adds no error)."""
+        e, p = self.lift(e), self.lift(p)
+        if (e.const is not None and e.const != 0.0) or (p.const is not None and math.isfinite(p.const)):
+            return self.apply("mul", (e, p))        # 0 * finite is 0 anyway
+        key = ("guarded", e.i, p.i)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = self._node(BY_NAME["mul"], (e.i, p.i), self.active[e.i] or self.active[p.i],
+                                              codegen.call("_gmul", self.ref(e), self.ref(p)))
+        return hit
+
     def ref(self, v: Code) -> ast.expr:
         if v.const is not None:
             return codegen.number(v.const)
@@ -277,11 +293,19 @@ def _all_finite(v) -> bool:
     return bool(np.all(np.isfinite(v)))
 
 
+def _gmul_fast(e: float, p: float) -> float:
+    return e * p if e else 0.0
+
+
+def _gmul_ieee(e, p):
+    return np.where(e == 0, 0.0, e * p)
+
+
 #: names emitted code may call, per path: the fast one on Python floats, and
 #: the primitive table's NumPy implementations
-FAST_NAMESPACE: dict[str, Any] = {**SCALAR, "isfinite": math.isfinite}
+FAST_NAMESPACE: dict[str, Any] = {**SCALAR, "isfinite": math.isfinite, "_gmul": _gmul_fast}
 IEEE_NAMESPACE: dict[str, Any] = {**{p.name: p.np for p in PRIMITIVES}, "isfinite": _all_finite,
-                                  "_f64": np.float64}
+                                  "_f64": np.float64, "_gmul": _gmul_ieee}
 
 
 def assemble(fname: str, nparams: int, body: list[ast.stmt], extra: dict[str, Any] | None = None
@@ -315,3 +339,18 @@ def compile_function(program, order: Sequence[str]) -> codegen.Generated:
     out = sweep(program, em, inputs)[program.output]
     body = em.statements([out]) + [ast.Return(em.ref(out))]
     return assemble("f", len(order), body)
+
+
+def compile_bound(program, order: Sequence[str]) -> codegen.Generated:
+    """``fb(*values) -> (f, bound)``: the program's value and a first-order bound on
+    its float64 rounding error (``primitives.RoundingOps`` swept over the
+    emitter), compiled like ``compile_function``: one call gives both, on
+    Python floats or on arrays of points."""
+    from .primitives import RoundingOps
+    from .program import sweep
+    em = Emitter()
+    inputs = {n: (em.parameter(k, False), None) for k, n in enumerate(order)}
+    value, err = sweep(program, RoundingOps(em), inputs)[program.output]
+    err = em.lift(0.0 if err is None else err)
+    body = em.statements([value, err]) + [ast.Return(ast.Tuple([em.ref(value), em.ref(err)], ast.Load()))]
+    return assemble("fb", len(order), body)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, deadline, forked
+from . import backends, deadline
 from .errors import DerivcmpError
 from .grading import GRADES
 from .grid import Axis, Grid, sample_indices, split_at
@@ -192,7 +192,7 @@ def grid_reference(problem: Problem, grid: Grid, indices: np.ndarray, budget: fl
     # one forked child per core, each on every n-th chunk, read in turn: while
     # this process waits for one, the others go on filling their pipes
     n = _workers(len(indices)) if budget else 1
-    streams = [forked.stream(lambda w=w: produce(w, n), budget) for w in range(n)]
+    streams = [deadline.stream(lambda w=w: produce(w, n), budget) for w in range(n)]
     while streams:
         for s in list(streams):
             item = next(s, None)

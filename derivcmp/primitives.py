@@ -16,6 +16,9 @@ A rule returns one partial derivative per argument, or ``None`` where that
 partial is identically zero.  ``FLOAT_OPS`` (the ``np`` column) and
 ``COMPLEX_OPS`` (the ``cx`` column, for the complex step) are the namespaces
 over this table's own columns; ``program.sweep`` evaluates programs with them.
+``RoundingOps`` wraps another namespace with a running rounding-error bound,
+from each primitive's ``ulps`` and its partials (the finite differences'
+honest round-off estimate).
 
 The sympy and mpmath columns are resolved on first use, so reading the table
 (the parser, ``derivcmp functions``, ``--help``) never imports sympy.
@@ -58,6 +61,14 @@ class Primitive:
     #: their work (sigmoid: one exp), equal bit for bit to ``np`` and ``partials``
     #: on ``FLOAT_OPS``; the vectorised tape (``ad-reverse`` over a grid) uses it
     np_fused: Callable[..., tuple[Any, tuple]] | None = None
+    #: a bound on the ``np`` column's own rounding error, in units of eps*|result|:
+    #: 0 where the result is exact (neg, abs, sign, relu, max, min), 1 for one
+    #: rounding (+ - * / sqrt round correctly, to eps/2; glibc's and NumPy's SIMD
+    #: libm calls stay within an ulp; 1 keeps a margin for both), more where the
+    #: implementation is a short formula itself (sigmoid, softplus, sech, log_base).
+    #: The running error analysis (``RoundingOps``) reads it; conditioning, how an
+    #: argument's error grows, is in ``partials``
+    ulps: float = 1.0
 
 
 # --- the sympy and mpmath columns, imported on first use -------------------------
@@ -325,7 +336,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
        lambda o, a, b, ans: (1.0 / b, -ans / b), infix="/", cx=np.divide,
        domain=_div_domain, domain_note="b != 0", sample=((-3, 3), (0.5, 3)), doc="a / b"),
     _P("neg", 1, np.negative, lambda a: -a, lambda a: -a,
-       lambda o, a, ans: (-1.0,), infix="-", cx=np.negative, doc="-a"),
+       lambda o, a, ans: (-1.0,), ulps=0.0, infix="-", cx=np.negative, doc="-a"),
     _P("pow", 2, np.power, _mp("power"), lambda a, b: a ** b,
        # d/da guarded JAX-style: b * a^(b-1) is the only form finite at a = 0
        lambda o, a, b, ans: (b * a ** (b - 1.0), ans * o.log(a)),
@@ -368,11 +379,11 @@ PRIMITIVES: tuple[Primitive, ...] = (
        domain_note="all reals, real cube root (not differentiable at 0)",
        sample=((-4, 4),)),
     _P("abs", 1, np.abs, abs, _sp("Abs"),
-       lambda o, x, ans: (o.sign(x),), syntax="abs",
+       lambda o, x, ans: (o.sign(x),), syntax="abs", ulps=0.0,
        kink=_at_zero("abs is not differentiable at 0"),
        domain_note="all reals (not differentiable at 0)"),
     _P("sign", 1, np.sign, _mp("sign"), _sp("sign"),
-       lambda o, x, ans: (None,), syntax="sign",
+       lambda o, x, ans: (None,), syntax="sign", ulps=0.0,
        kink=_at_zero("sign jumps at 0"), domain_note="all reals (jumps at 0)"),
     _P("sin", 1, np.sin, _mp("sin"), _sp("sin"),
        lambda o, x, ans: (o.cos(x),), syntax="sin", cx=np.sin),
@@ -401,7 +412,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
     _P("tanh", 1, np.tanh, _mp("tanh"), _sp("tanh"),
        lambda o, x, ans: (o.sech(x) * o.sech(x),), syntax="tanh", cx=np.tanh),
     _P("sech", 1, _sech, _mp("sech"), _sp("sech"),
-       lambda o, x, ans: (-ans * o.tanh(x),), syntax="sech", cx=lambda z: 1.0 / np.cosh(z),
+       lambda o, x, ans: (-ans * o.tanh(x),), syntax="sech", cx=lambda z: 1.0 / np.cosh(z), ulps=3.0,
        doc="1/cosh(x), evaluated without overflow (tanh' = sech^2)"),
     # 1/hypot(1, x) rather than 1/sqrt(1 + x^2): no overflow for |x| > 1e154
     _P("asinh", 1, np.arcsinh, _mp("asinh"), _sp("asinh"),
@@ -422,22 +433,22 @@ PRIMITIVES: tuple[Primitive, ...] = (
     # sigmoid' = s(x) s(-x), not s(1-s): 1 - s rounds to 0 for x > 37
     _P("sigmoid", 1, _sigmoid, _sigmoid_mp, lambda x: 1 / (1 + _sympy().exp(-x)),
        lambda o, x, ans: (ans * o.sigmoid(-x),), syntax="sigmoid",
-       cx=_sigmoid_cx, sample=((-8, 8),), np_fused=_sigmoid_fused,
+       cx=_sigmoid_cx, sample=((-8, 8),), ulps=2.5, np_fused=_sigmoid_fused,
        doc="1/(1+exp(-x)), evaluated without overflow"),
     _P("softplus", 1, _softplus, _softplus_mp, lambda x: _sympy().log(1 + _sympy().exp(x)),
        lambda o, x, ans: (o.sigmoid(x),), syntax="softplus",
-       cx=_softplus_cx, sample=((-8, 8),),
+       cx=_softplus_cx, sample=((-8, 8),), ulps=2.5,
        doc="log(1+exp(x)), evaluated without overflow"),
     # relu'(x) = relu(sign(x)): 1 for x > 0, 0 for x <= 0 (the subgradient JAX picks)
     _P("relu", 1, lambda x: np.maximum(x, 0.0), lambda x: max(x, 0), lambda x: _sympy().Max(0, x),
        lambda o, x, ans: (o.relu(o.sign(x)),), syntax="relu",
-       kink=_at_zero("relu is not differentiable at 0"),
+       kink=_at_zero("relu is not differentiable at 0"), ulps=0.0,
        domain_note="all reals (not differentiable at 0)"),
     # two-argument functions ----------------------------------------------------
     _P("log_base", 2, lambda x, b: np.log(x) / np.log(b), lambda x, b: _mpmath().log(x) / _mpmath().log(b),
        lambda x, b: _sympy().log(x) / _sympy().log(b),
        lambda o, x, b, ans: (1.0 / (x * o.log(b)), -ans / (b * o.log(b))),
-       syntax="log", cx=lambda z, b: np.log(z) / np.log(b), domain=_log_base_domain,
+       syntax="log", cx=lambda z, b: np.log(z) / np.log(b), domain=_log_base_domain, ulps=2.5,
        domain_note="x > 0, base > 0, base != 1", sample=((0.1, 5), (1.5, 5)),
        doc="log(x, base)"),
     _P("atan2", 2, np.arctan2, _mp("atan2"), _sp("atan2"),
@@ -452,11 +463,11 @@ PRIMITIVES: tuple[Primitive, ...] = (
     # d max(a,b)/da = (1 + sign(a-b))/2: 1, 0, or 1/2 at a tie (a subgradient)
     _P("max", 2, np.maximum, lambda a, b: max(a, b), _sp("Max"),
        lambda o, a, b, ans: (0.5 * (1.0 + o.sign(a - b)), 0.5 * (1.0 - o.sign(a - b))),
-       syntax="max", kink=_tie("max"), domain_note="all reals (not differentiable at a tie)",
+       syntax="max", kink=_tie("max"), ulps=0.0, domain_note="all reals (not differentiable at a tie)",
        sample=((-3, 3), (-3, 3))),
     _P("min", 2, np.minimum, lambda a, b: min(a, b), _sp("Min"),
        lambda o, a, b, ans: (0.5 * (1.0 - o.sign(a - b)), 0.5 * (1.0 + o.sign(a - b))),
-       syntax="min", kink=_tie("min"), domain_note="all reals (not differentiable at a tie)",
+       syntax="min", kink=_tie("min"), ulps=0.0, domain_note="all reals (not differentiable at a tie)",
        sample=((-3, 3), (-3, 3))),
 )
 
@@ -518,6 +529,11 @@ class FloatOps(TableOps):
     def constant(slot):
         return np.float64(slot.value)
 
+    @staticmethod
+    def guarded_mul(e, p):
+        with np.errstate(invalid="ignore"):
+            return np.where(e == 0, 0.0, e * p)
+
 
 class ComplexOps(TableOps):
     """Complex values, for the complex step: ``o.cos(z)`` is the table's complex-safe form.
@@ -565,6 +581,60 @@ class MpOps(TableOps):
 
 
 MP_OPS = MpOps()
+
+EPS = float(np.finfo(float).eps)
+
+
+class RoundingOps:
+    """Running error analysis as an ops namespace over another one (``base``).
+
+    A value is a pair ``(v, e)``: ``v`` in ``base``'s domain and ``e`` a
+    first-order bound on v's float64 rounding error (``None``: exact, as the
+    inputs are).  Applying a primitive adds its own rounding, ``ulps *
+    eps * |result|``, to its arguments' errors carried through its partial
+    derivatives (the table's rules, so conditioning comes from them).  Over
+    ``FLOAT_OPS`` it computes the bound; over ``emit.Emitter`` it emits the
+    code that does (``emit.compile_bound``).  Where f itself cancels, as
+    (1 - cos x)/x^2 near 0, this bound is far above one ulp of f: what an
+    honest finite-difference round-off estimate needs.
+
+    ``base`` must offer ``guarded_mul(e, p)``, the product ``e * p`` that is 0
+    where ``e`` is 0 (an exact zero through an infinite slope adds nothing).
+    """
+
+    def __init__(self, base):
+        self.base = base
+
+    def value(self, v):
+        return self.base.value(v[0])
+
+    def constant(self, slot):
+        from fractions import Fraction
+        v = self.base.constant(slot)
+        text = getattr(slot.node, "text", None)
+        exact = text is not None and Fraction(text) == Fraction(slot.value)
+        return v, (None if exact or slot.value == 0 else 0.5 * EPS * abs(float(slot.value)))
+
+    def __getattr__(self, name: str):
+        prim = BY_NAME.get(name)
+        if prim is None:
+            raise AttributeError(f"no primitive named {name!r}")
+        base = self.base
+        fn = getattr(base, name)
+        own = prim.ulps * EPS
+
+        def op(*args):
+            vals = [a[0] for a in args]
+            v = fn(*vals)
+            e = own * base.abs(v) if own else None
+            for part, (_, ea) in zip(prim.partials(base, *vals, v), args):
+                if part is None or ea is None:
+                    continue
+                term = base.guarded_mul(ea, base.abs(part))
+                e = term if e is None else e + term
+            return v, e
+        setattr(self, name, op)
+        return op
 
 
 def arities(name: str) -> list[int]:

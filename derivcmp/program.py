@@ -75,6 +75,12 @@ class Program:
         from .emit import compile_function
         return compile_function(self, order)
 
+    def bounded_function(self, order: Sequence[str]):
+        """The compiled ``fb(*values) -> (f, bound)``: f and a first-order bound on its
+        float64 rounding error (``emit.compile_bound``), in one call."""
+        from .emit import compile_bound
+        return compile_bound(self, order)
+
 
 def sweep(program: Program, ops: Any, inputs: Mapping[str, Any]) -> list[Any]:
     """The one program evaluator: every slot's value, in order.

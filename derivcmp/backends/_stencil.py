@@ -5,17 +5,19 @@ of the derivative (a scalar, a gradient, a Hessian) and with which weights.
 ``table`` evaluates a stencil at several step rows at once -- one call of the
 float function over all points (NumPy arrays), falling back to a loop for a
 function that only takes scalars -- and returns per row and entry the
-numerator ``sum w*f``, its magnitude ``sum |w*f|`` (the rounding scale) and
-the divisor ``prod h^n``.  The methods in ``finite`` choose rows and combine
-them; nothing here chooses a step, grades or reports.
+numerator ``sum w*f``, its magnitude ``sum |w*f|`` (the rounding scale), the
+divisor ``prod h^n`` and, given the compiled pair ``(f, rounding bound of f)``
+(``Program.bounded_function``, the running error analysis of
+``primitives.RoundingOps``), the rounding noise of the points.  The methods
+in ``finite`` choose rows and combine them; nothing here chooses a step,
+grades or reports.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -56,6 +58,18 @@ class Stencil:
     @property
     def points(self) -> int:
         return len(self.shifts)
+
+    @cached_property
+    def entry_index(self) -> np.ndarray:
+        return np.array(self.entry_var)
+
+    @cached_property
+    def weights_t(self) -> np.ndarray:
+        return np.ascontiguousarray(self.weights.T)
+
+    @cached_property
+    def abs_weights_t(self) -> np.ndarray:
+        return np.abs(self.weights_t)
 
 
 @cache
@@ -121,12 +135,12 @@ class Table:
     evaluations: int
     noise: np.ndarray | None = None   # (K, E) sum of |w|*(rounding bound of f)
 
-    @property
+    @cached_property
     def value(self) -> np.ndarray:
         with np.errstate(all="ignore"):
             return self.num / self.div
 
-    @property
+    @cached_property
     def round_off(self) -> np.ndarray:
         """The rounding part of the error: f's own rounding bound where known (at
         least one ulp of every point), over the divisor."""
@@ -136,28 +150,59 @@ class Table:
 
 
 def table(f: Callable, names: Sequence[str], point, wrt: Sequence[str], stencil: Stencil,
-          rows: np.ndarray, bound: Callable | None = None) -> Table:
-    """Evaluate ``stencil`` at every step row (``rows``: (K, m), a step per ``wrt`` variable)."""
-    rows = np.atleast_2d(np.asarray(rows, dtype=float))
+          rows: np.ndarray, bound: Callable | None = None, fb: Callable | None = None) -> Table:
+    """Evaluate ``stencil`` at every step row (``rows``: (K, m), a step per ``wrt`` variable).
+
+    ``fb``, the compiled pair ``(f, bound)`` (``Program.bounded_function``), gives
+    both in one call and replaces ``f`` and ``bound``."""
+    if not (isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype == float):
+        rows = np.atleast_2d(np.asarray(rows, dtype=float))
     k_rows = len(rows)
-    offsets = stencil.shifts[None, :, :] * rows[:, None, :]            # (K, S, m)
-    args = []
-    for n in names:
-        base = float(point[n])
-        if n in wrt:
-            args.append(base + offsets[:, :, wrt.index(n)].ravel())
-        else:
-            args.append(base)
-    fv = _call(f, args, k_rows * stencil.points).reshape(k_rows, stencil.points)
+    size = k_rows * stencil.points
     with np.errstate(all="ignore"):
-        num = fv @ stencil.weights.T
-        mag = np.abs(fv) @ np.abs(stencil.weights).T
-        div = np.prod(rows[:, None, :] ** stencil.powers[None, :, :], axis=2)
-        noise = None
-        if bound is not None:
-            b = _call(bound, args, k_rows * stencil.points).reshape(k_rows, stencil.points)
-            noise = b @ np.abs(stencil.weights).T
-    return Table(num, mag, div, k_rows * stencil.points, noise)
+        offsets = stencil.shifts[None, :, :] * rows[:, None, :]            # (K, S, m)
+        args = []
+        for n in names:
+            base = float(point[n])
+            if n in wrt:
+                args.append(base + offsets[:, :, wrt.index(n)].ravel())
+            else:
+                args.append(base)
+        b = None
+        if fb is not None:
+            fv, b = fb(*args)
+            fv = _full(fv, size)
+            b = _full(b, size).reshape(k_rows, stencil.points)
+        else:
+            fv = _call(f, args, size)
+            if bound is not None:
+                b = _call(bound, args, size).reshape(k_rows, stencil.points)
+        fv = fv.reshape(k_rows, stencil.points)
+        num = fv @ stencil.weights_t
+        absw = stencil.abs_weights_t
+        mag = np.abs(fv) @ absw
+        div = None
+        for j in range(rows.shape[1]):       # prod over variables of h_j ^ power
+            col = stencil.powers[:, j]
+            if col.any():
+                term = rows[:, j:j + 1] ** col[None, :]
+                div = term if div is None else div * term
+        if div is None:
+            div = np.ones((k_rows, len(stencil.weights)))
+        noise = None if b is None else b @ absw
+        tab = Table(num, mag, div, size, noise)
+        # the two derived arrays, made here under this errstate rather than each
+        # under its own on first use (cached_property keeps them in __dict__)
+        tab.__dict__["value"] = num / div
+        tab.__dict__["round_off"] = (EPS * mag if noise is None else np.maximum(noise, EPS * mag)) / div
+    return tab
+
+
+def _full(v, size: int) -> np.ndarray:
+    """``v`` as a float array of ``size`` (a program that ignores the varied
+    variable gives one number)."""
+    v = np.asarray(v, dtype=float)
+    return v if v.shape == (size,) else np.broadcast_to(v, (size,))
 
 
 def _call(f: Callable, args: list, size: int) -> np.ndarray:
@@ -172,86 +217,3 @@ def _call(f: Callable, args: list, size: int) -> np.ndarray:
             pass                     # a float function that takes scalars only
         cols = [np.broadcast_to(np.asarray(a, dtype=float), (size,)) for a in args]
         return np.array([float(f(*[c[i] for c in cols])) for i in range(size)])
-
-
-def rounding_bound(program, names: Sequence[str]) -> Callable:
-    """``bound(*values)``: a first-order bound on the rounding error of the float64
-    program at each point (running error analysis: each operation adds eps*|result|
-    and passes its arguments' errors on through the table's partial derivatives).
-
-    This is what makes a difference's round-off estimate honest where f itself
-    cancels, as (1 - cos x)/x^2 near 0 does: there f carries far more than one
-    ulp of noise, and EPS*|f| would promise digits the stencil cannot have.
-    """
-    from fractions import Fraction
-
-    from ..primitives import FLOAT_OPS
-    from ..program import CONST, INPUT
-    slots = program.slots
-    const_err = []
-    for s in slots:
-        if s.kind == CONST:
-            text = getattr(s.node, "text", None)
-            exact = text is not None and Fraction(text) == Fraction(s.value)
-            const_err.append(0.0 if exact else 0.5 * EPS * abs(s.value))
-        else:
-            const_err.append(0.0)
-    pos = {n: i for i, n in enumerate(names)}
-    from ..scalar import FALLBACK, SCALAR, SCALAR_OPS
-    plan = [(s.kind, SCALAR[s.prim.name] if s.kind not in (CONST, INPUT) else None,
-             s.prim.partials if s.prim is not None else None, s.args,
-             pos.get(s.name) if s.kind == INPUT else None,
-             float(s.value) if s.kind == CONST else None, const_err[i]) for i, s in enumerate(slots)]
-    out = program.output
-
-    def fast(xs) -> float:
-        # the same analysis on Python floats (``scalar``): a few µs instead of a NumPy
-        # scalar per operation; anything unusual raises and the NumPy path decides
-        vals = [0.0] * len(plan)
-        errs = [0.0] * len(plan)
-        for i, (kind, fn, partials, args, at, value, err) in enumerate(plan):
-            if kind == INPUT:
-                vals[i] = float(xs[at])
-            elif kind == CONST:
-                vals[i], errs[i] = value, err
-            else:
-                a = [vals[j] for j in args]
-                v = fn(*a)
-                e = EPS * abs(v)
-                for part, j in zip(partials(SCALAR_OPS, *a, v), args):
-                    if part is not None and errs[j]:
-                        if type(part) is complex:
-                            raise TypeError("complex partial")
-                        e += abs(part) * errs[j]
-                vals[i], errs[i] = v, e
-        if not math.isfinite(errs[out]):
-            raise OverflowError("non-finite bound")
-        return errs[out]
-
-    def bound(*xs):
-        if all(isinstance(x, (float, int)) for x in xs):
-            try:
-                return fast(xs)
-            except FALLBACK:
-                pass
-        vals: list = [None] * len(slots)
-        errs: list = [None] * len(slots)
-        with np.errstate(all="ignore"):
-            for i, s in enumerate(slots):
-                if s.kind == INPUT:
-                    vals[i], errs[i] = xs[pos[s.name]], 0.0
-                elif s.kind == CONST:
-                    vals[i], errs[i] = np.float64(s.value), const_err[i]
-                else:
-                    args = [vals[a] for a in s.args]
-                    v = s.prim.np(*args)
-                    e = EPS * np.abs(v)
-                    parts = s.prim.partials(FLOAT_OPS, *args, v)
-                    for p, a in zip(parts, s.args):
-                        if p is None:
-                            continue
-                        ea = errs[a]
-                        e = e + np.where(np.asarray(ea) == 0, 0.0, np.abs(p) * ea)
-                    vals[i], errs[i] = v, e
-        return errs[program.output]
-    return bound

@@ -17,9 +17,7 @@ from ..primitives import COMPLEX_OPS
 from ..problem import Problem
 from ..program import OP, compile_program, describe, diagnose, sweep
 from . import Prepared
-from ._stencil import rounding_bound
 from .base import Method
-from .finite import _float_function
 
 EPS = float(np.finfo(float).eps)
 STEP = 1e-20
@@ -51,16 +49,15 @@ class ComplexStep(Method):
         wrt = list(problem.wrt)
         details: dict = {}
         names = list(program.names)
-        bound = rounding_bound(program, names)
-        f = _float_function(program, names)
+        fb = program.bounded_function(names).fn     # f and its rounding bound, one call
 
         def inherited(point, x) -> float:
             """Where float64 f itself cancels (its rounding bound is far above one ulp, as
             (1 - cos x)/x^2 near 0), the imaginary part cancels too: about bound/scale."""
             with np.errstate(all="ignore"):
                 args = [float(point[k]) for k in names]
-                b = float(bound(*args)) if names else 0.0
-                fx = abs(float(f(*args))) if names else 0.0
+                fx, b = fb(*args) if names else (0.0, 0.0)
+                fx, b = abs(float(fx)), float(b)
             if not np.isfinite(b) or b <= 1e3 * EPS * fx:
                 return 0.0
             return b / (abs(x) if x != 0 else 1.0)

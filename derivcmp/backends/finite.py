@@ -15,10 +15,17 @@ stencil of the same order is used and ``details["fallback"]`` says so.
 ``--step H`` (``Problem.step``) replaces the rule by one fixed step.
 
 ``richardson`` evaluates central differences at up to 60 steps
-``h0 * 2^-k`` (one vectorized call), extrapolates each run of three
-(eliminating the h^2 and h^4 terms), and keeps the run whose estimated error
--- the spread between the last two extrapolants plus the amplified rounding
-term -- is smallest.
+``h0 * 2^-k`` from ``h0 = 2 * max(|x|, 1)`` (rounded to a power of 2) down to
+about ``eps^(1/2)`` relative, in one vectorized call of the compiled f and
+its rounding bound; extrapolates every run of 3 to 6 consecutive steps
+(eliminating h^2 up to h^10; the runs are fixed matrices, so this is three
+matrix products) and keeps the run whose estimated error -- the spread
+against the run one level lower plus the amplified rounding bound of f at
+its points -- is smallest.  Large first steps with high-order elimination
+keep the rounding small where f is smooth on the scale of x; where f varies
+faster, the spread of the large-step runs rules them out, and the chosen run
+must be confirmed by the runs on smaller steps (``_confirmed``: dyadic steps
+can alias an oscillation into a consistent wrong value).
 
 A difference whose numerator is lost in rounding (``f(x+h) == f(x-h)`` to
 the last bits) while larger steps show the function changing is
@@ -30,6 +37,7 @@ with ``truncation_error`` and ``round_off_error``, ``digits_lost``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -37,7 +45,7 @@ import numpy as np
 from ..problem import MAX_ORDER, UNRESOLVED, Problem
 from ..program import compile_program, diagnose
 from . import Prepared
-from ._stencil import EPS, SCHEMES, Table, build, one_sided, representable, rounding_bound, table, weights
+from ._stencil import EPS, SCHEMES, Table, build, one_sided, representable, table, weights
 from .base import Method
 
 
@@ -71,7 +79,8 @@ class _Setup:
         self.program = compile_program(problem.expr)
         self.names = list(self.program.names)
         self.f = _float_function(self.program, self.names)
-        self.bound = rounding_bound(self.program, self.names)
+        #: f and its rounding bound in one compiled call (``emit.compile_bound``)
+        self.fb = self.program.bounded_function(self.names).fn
         self.wrt = list(problem.wrt)
         self.order = problem.order
         self.fixed = problem.step
@@ -91,7 +100,7 @@ class _Setup:
         return np.array([float(point[n]) for n in self.wrt])
 
     def run(self, point, stencil, rows) -> Table:
-        return table(self.f, self.names, point, self.wrt, stencil, rows, self.bound)
+        return table(self.f, self.names, point, self.wrt, stencil, rows, fb=self.fb)
 
     def explain(self, point):
         values = self.program.evaluate_all(point)
@@ -118,6 +127,8 @@ class _Setup:
         k = pick
         e = np.arange(tab.num.shape[1])
         num, mag = tab.num[k, e], tab.mag[k, e]
+        if all(abs(n) > 2 * EPS * m for n, m in zip(num.tolist(), mag.tolist())):
+            return None                 # (the common case, on Python floats)
         lost = np.abs(num) <= 2 * EPS * mag
         if not lost.any():
             return None
@@ -126,8 +137,9 @@ class _Setup:
         # larger steps, up to half the distance to 0 (a probe across 0 would see relu's kink
         # from -1): does f change there, by more than rounding?
         top = np.where(x != 0, np.abs(x) / 2, 1.0)
-        probes = [rows[k.min()] * 8.0 ** j for j in range(1, 40)
-                  if np.all(rows[k.min()] * 8.0 ** j <= top)]
+        start = rows[k.min()]
+        reach = float(np.min(top / start))       # probes up to start * reach
+        probes = [start * 8.0 ** j for j in range(1, 40) if 8.0 ** j <= reach]
         evals = 0
         resolved = np.zeros_like(lost)
         if probes:
@@ -171,19 +183,26 @@ class _Setup:
 
     def record(self, stencil, value, trunc, rnd, num, mag, hs, desc, fallback=None):
         """Fill ``details`` for the chosen entries; return the value in the derivative's shape."""
-        with np.errstate(all="ignore"):
-            lost = np.where(num == 0, 16.0, np.log10(np.maximum(mag, 1e-300) / np.abs(num)))
-            total = trunc + rnd
+        # Python floats: a handful of entries, where NumPy reductions would cost more
+        # than the arithmetic
+        trunc, rnd, num, mag, hs = (a.tolist() for a in (trunc, rnd, num, mag, hs))
+        lost = [math.nan if not (math.isfinite(n) and math.isfinite(m)) else
+                16.0 if n == 0 else math.log10(max(m, 1e-300) / abs(n)) for n, m in zip(num, mag)]
+        total = [t + r for t, r in zip(trunc, rnd)]
         steps = {}
         for ent, i in enumerate(stencil.entry_var):
-            steps.setdefault(self.wrt[i], float(hs[ent]))
+            steps.setdefault(self.wrt[i], hs[ent])
+
+        def top(xs):
+            return max(xs) if all(math.isfinite(v) for v in xs) else None
         d = self.details
         d["steps"] = steps
         d["stencil"] = desc
-        d["error_estimate"] = float(np.max(total)) if np.all(np.isfinite(total)) else None
-        d["truncation_error"] = float(np.max(trunc)) if np.all(np.isfinite(trunc)) else None
-        d["round_off_error"] = float(np.max(rnd)) if np.all(np.isfinite(rnd)) else None
-        d["digits_lost"] = round(float(np.clip(np.max(lost), 0, 16)), 1) if np.all(np.isfinite(lost)) else None
+        d["error_estimate"] = top(total)
+        d["truncation_error"] = top(trunc)
+        d["round_off_error"] = top(rnd)
+        worst = top(lost)
+        d["digits_lost"] = None if worst is None else round(min(16.0, max(0.0, worst)), 1)
         if fallback:
             d["fallback"] = fallback
         else:
@@ -231,67 +250,84 @@ class _Stencil(Method):
             total = np.where(np.isfinite(total) & np.isfinite(v[:n]) & np.isfinite(v[n:]), total, np.inf)
             return tab, rows, trunc, total
 
+        # what the scalar path needs, once per problem: each variable's argument
+        # position, its non-centre (offset, weight) terms, sum |w| and 1 - 2^-p
+        plan = []
+        for i, name in enumerate(s.wrt):
+            pos = s.names.index(name) if name in s.names else None
+            terms = _weights_cached(s.offsets[i], s.order)
+            plan.append((name, pos, [(k, w) for k, w in terms if k != 0 and pos is not None],
+                         sum(w for k, w in terms if k == 0 or pos is None),
+                         sum(abs(w) for _, w in terms)))
+        shrink = 1.0 - 2.0 ** -s.accuracy
+        desc0 = _describe(self.scheme, s.offsets[0])
+        n_ord, fixed, fb, f = s.order, s.fixed, s.fb, s.f
+        c_step = EPS ** (1.0 / (s.accuracy + n_ord))     # ``step``'s factor
+        n_points = s.stencil.points
+        names = s.names
+
         def fast(point):
-            """Scalar path for derivatives and gradients (no NumPy arrays: the same
-            points and estimates at a fraction of the cost).  None where it cannot
+            """Scalar path for derivatives and gradients (Python floats, no NumPy: the
+            same points and estimates at a fraction of the cost).  None where it cannot
             decide alone (a non-finite point, a difference lost in rounding, a Hessian):
             the array path then does everything."""
             if s.hessian:
                 return None
-            args = [float(point[n]) for n in s.names]
-            f0 = float(s.f(*args)) if args else float(s.f())
-            noise0 = float(s.bound(*args)) if args else 0.0
+            args = [float(point[n]) for n in names]
+            f0, noise0 = fb(*args) if args else (f(), 0.0)
+            f0, noise0 = float(f0), float(noise0)
             if not (math.isfinite(f0) and math.isfinite(noise0)):
                 return None
-            cand = candidates(point).tolist()
-            p, n_ord = s.accuracy, s.order
-            out, steps, trunc_l, rnd_l, lost_l, evals = [], {}, [], [], [], 1
-            for i, name in enumerate(s.wrt):
-                pos = s.names.index(name) if name in s.names else None
-                terms = _weights_cached(s.offsets[i], n_ord)
-                wsum = sum(abs(w) for _, w in terms)
+            out, steps = [], {}
+            worst_t = worst_r = worst_total = worst_lost = 0.0
+            evals, n_cand = 1, 1
+            for name, pos, terms, w0, wsum in plan:
+                x = float(point[name])
+                # the candidates of ``candidates`` for this variable (``step``, inlined)
+                if fixed is not None:
+                    hs = ((x + fixed) - x,)
+                else:
+                    hs = ((x + c_step * max(1.0, abs(x))) - x,)
+                    if 0 < abs(x) < 1:
+                        hs += ((x + c_step * abs(x)) - x,)
+                        n_cand = 2
                 best = None
-                for row in cand:
-                    h = row[i]
-                    ds = []
-                    for hh in (h, h / 2.0):
-                        num = mag = 0.0
-                        for k, w in terms:
-                            if k == 0 or pos is None:
-                                fv = f0
-                            else:
-                                a = list(args)
-                                a[pos] = args[pos] + k * hh
-                                fv = float(s.f(*a))
-                                evals += 1
-                            num += w * fv
-                            mag += abs(w * fv)
-                        div = hh ** n_ord
-                        if div == 0.0:          # h^n underflows (x ~ 1e-305): the array path says so
-                            return None
-                        ds.append((num / div, num, mag))
-                    (d1, num1, mag1), (d2, _, _) = ds
+                for h in hs:
+                    # the stencil at h and at h/2: their difference estimates the truncation
+                    num1 = num2 = w0 * f0
+                    mag1 = abs(num1)
+                    h2 = h / 2.0
+                    for k, w in terms:
+                        args[pos] = x + k * h
+                        fv = w * float(f(*args))     # Python floats: silent inf, as in the harness
+                        num1 += fv
+                        mag1 += abs(fv)
+                        args[pos] = x + k * h2
+                        num2 += w * float(f(*args))
+                    if terms:
+                        args[pos] = x
+                    evals += 2 * len(terms)
+                    div1, div2 = h ** n_ord, h2 ** n_ord
+                    if div2 == 0.0:          # h^n underflows (x ~ 1e-305): the array path says so
+                        return None
+                    d1, d2 = num1 / div1, num2 / div2
                     if not (math.isfinite(d1) and math.isfinite(d2)):
                         return None
-                    t = abs(d1 - d2) / (1.0 - 2.0 ** -p)
-                    r = max(EPS * mag1, noise0 * wsum) / h ** n_ord if h ** n_ord else math.inf
+                    t = abs(d1 - d2) / shrink
+                    r = max(EPS * mag1, noise0 * wsum) / div1
                     if best is None or t + r < best[0]:
                         best = (t + r, d1, t, r, num1, mag1, h)
-                _, d, t, r, num, mag, h = best
+                total, d, t, r, num, mag, h = best
                 if abs(num) <= 2 * EPS * mag:
                     return None
                 out.append(d)
                 steps.setdefault(name, h)
-                trunc_l.append(t)
-                rnd_l.append(r)
-                lost_l.append(math.log10(max(mag, 1e-300) / abs(num)))
+                worst_t, worst_r, worst_total = max(worst_t, t), max(worst_r, r), max(worst_total, total)
+                worst_lost = max(worst_lost, math.log10(max(mag, 1e-300) / abs(num)))
             d = s.details
-            d.update(steps=steps, stencil=_describe(self.scheme, s.offsets[0]),
-                     error_estimate=max(t + r for t, r in zip(trunc_l, rnd_l)),
-                     truncation_error=max(trunc_l), round_off_error=max(rnd_l),
-                     digits_lost=round(min(16.0, max(0.0, max(lost_l))), 1),
-                     function_evaluations=evals, stencil_evaluations=s.stencil.points,
-                     candidates=len(cand))
+            d.update(steps=steps, stencil=desc0, error_estimate=worst_total, truncation_error=worst_t,
+                     round_off_error=worst_r, digits_lost=round(min(16.0, worst_lost), 1),
+                     function_evaluations=evals, stencil_evaluations=n_points, candidates=n_cand)
             d.pop("fallback", None)
             return out[0] if len(out) == 1 else np.array(out)
 
@@ -390,8 +426,9 @@ class Central4Difference(_Stencil):
 # --- richardson --------------------------------------------------------------------
 
 ROWS = 60
-#: runs of 3, 4 and 5 steps: h^2 .. h^8 eliminated; the estimate picks the run
-LEVELS = (3, 4, 5)
+_HALVINGS = 2.0 ** -np.arange(ROWS)
+#: runs of 3 to 6 steps: h^2 .. h^10 eliminated; the estimate picks the run
+LEVELS = (3, 4, 5, 6)
 
 
 @cache
@@ -406,54 +443,167 @@ def _extrapolation(exponents: tuple[int, ...]) -> np.ndarray:
     return np.linalg.solve(a, b)
 
 
+@dataclass(frozen=True)
+class _Runs:
+    """Every run of ``L`` consecutive rows (for each ``L`` in ``LEVELS``) of a table of
+    ``n`` rows as matrices over the rows, so that extrapolating is three products:
+    value ``full @ v``, spread ``|spread @ v|`` (the run against the run one level
+    lower on its smaller steps), rounding ``amplify @ r`` (``full`` and ``spread``
+    stacked in ``full_spread``); ``band`` marks the rows a run reads, ``first``
+    and ``last`` its largest and smallest step's rows."""
+    full_spread: np.ndarray     # the two stacked: one product gives both
+    amplify: np.ndarray
+    band: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    by_first: np.ndarray   # (rows, levels): the runs whose largest step is row j (padded
+                           # with the index one past the last run)
+
+
+@cache
+def _runs(n: int, p: int, step_exp: int) -> _Runs:
+    full, spread, first, last = [], [], [], []
+    for levels in LEVELS:
+        exps = tuple(p + step_exp * i for i in range(levels - 1))
+        c_full, c_less = _extrapolation(exps), _extrapolation(exps[:-1])
+        for k in range(n - levels + 1):
+            a = np.zeros(n)
+            a[k:k + levels] = c_full
+            b = a.copy()
+            b[k + 1:k + levels] -= c_less
+            full.append(a)
+            spread.append(b)
+            first.append(k)
+            last.append(k + levels - 1)
+    full_m = np.array(full).reshape(len(full), n)
+    spread_m = np.array(spread).reshape(len(spread), n)
+    band = ((full_m != 0) | (spread_m != 0)).astype(float)
+    by_first = np.full((n, len(LEVELS)), len(first), dtype=int)
+    for r, k in enumerate(first):
+        by_first[k, int(np.argmax(by_first[k] == len(first)))] = r
+    return _Runs(np.vstack([full_m, spread_m]), np.abs(full_m), band, np.array(first, dtype=int),
+                 np.array(last, dtype=int), by_first)
+
+
+#: how far two runs' values may differ, in units of the sum of their estimates
+AGREE = 3.0
+
+
+def _confirmed(full: np.ndarray, total: np.ndarray, runs: _Runs, together: bool) -> np.ndarray:
+    """The run with the smallest estimate whose value the runs on smaller steps confirm.
+
+    Two honest estimates of one derivative agree within their sum.  From the
+    chosen run, the best run on strictly smaller steps must agree with it within
+    ``AGREE`` times the two estimates, and that one with the best run below it,
+    and so on down the steps.  Where a link fails, the runs on the larger steps
+    are not in the asymptotic range -- a function varying faster than its
+    steps, or aliasing: sin(100 x) at steps 2^-k <= 1/16 is the smooth
+    sin(-0.53 h) (100 is nearly 16 * 2 pi), so six such steps extrapolate to a
+    spuriously consistent wrong value -- and the choice is made again below
+    them."""
+    if together:      # one run for every entry of a Hessian: ranked by the worst, all must agree
+        def agree(a, b):
+            return bool(np.all(np.abs(full[a] - full[b]) <= AGREE * (total[a] + total[b])))
+        pick = _confirmed_one(np.max(total, axis=1).tolist(), agree, runs)
+        return np.full(total.shape[1], pick)
+    picks = []
+    for e in range(total.shape[1]):
+        t, f = total[:, e].tolist(), full[:, e].tolist()
+        picks.append(_confirmed_one(t, lambda a, b, t=t, f=f: abs(f[a] - f[b]) <= AGREE * (t[a] + t[b]), runs))
+    return np.array(picks)
+
+
+def _confirmed_one(t: list, agree, runs: _Runs) -> int:
+    """``_confirmed`` for one ranking ``t`` of the runs; ``agree(a, b)`` judges a link."""
+    # the best run whose first row is >= j, for every j: each row's best run (at most
+    # one per level starts there), then a running minimum from the smallest steps up
+    seg = runs.by_first
+    tt = np.append(t, math.inf)[seg]
+    k = tt.argmin(axis=1)
+    row_best = seg[np.arange(len(seg)), k].tolist()
+    row_t = tt[np.arange(len(seg)), k].tolist()
+    best_from: list = [None] * (len(seg) + 1)
+    cur, cur_t = None, math.inf
+    for j in range(len(seg) - 1, -1, -1):
+        if row_t[j] < cur_t:
+            cur, cur_t = row_best[j], row_t[j]
+        best_from[j] = cur
+    last = runs.last
+    start = 0
+    while True:
+        pick = best_from[start]
+        if pick is None or not math.isfinite(t[pick]):
+            return best_from[0] if best_from[0] is not None else 0
+        a, failed = pick, None
+        while (b := best_from[last[a] + 1]) is not None and math.isfinite(t[b]):
+            if not agree(a, b):
+                failed = a
+                break
+            a = b
+        if failed is None:
+            return pick
+        start = int(last[failed]) + 1
+
+
 class Richardson(Method):
     name = "richardson"
     family = "finite-difference"
     tolerances = {1: 1e-10, 0: 1e-7}
-    description = ("central differences at steps h0*2^-k extrapolated (h^2, h^4 eliminated); the "
+    description = ("central differences at steps h0*2^-k extrapolated (h^2 .. h^10 eliminated); the "
                    "run with the smallest estimated error wins")
     convention = CentralDifference.convention
 
     def prepare(self, problem: Problem) -> Prepared:
         s = _Setup(problem, "central")
 
+        least = max(LEVELS) + 2
+        desc0 = _describe("central", s.offsets[0])
+
         def rows_for(point) -> np.ndarray:
-            x = s.x(point)
+            """(rows, variables): h0 * 2^-k per variable, each exactly representable."""
+            xs = [float(point[n]) for n in s.wrt]
             if s.fixed is not None:
-                h0 = np.full(len(x), s.fixed)
-                count = max(LEVELS) + 2
+                h0s, count = [s.fixed] * len(xs), least
             else:
-                top = np.maximum(np.abs(x), 1.0)
-                h0 = 2.0 ** np.floor(np.log2(top)) / 4.0
-                # down to eps^(1/2) relative to |x| (or 1), at most ROWS halvings
-                floor = np.where(x != 0, np.minimum(np.abs(x), 1.0), 1.0) * 2.0 ** -26
-                count = int(min(ROWS, max(max(LEVELS) + 2, np.max(np.ceil(np.log2(h0 / floor))) + 1)))
-            rows = h0[None, :] * 2.0 ** -np.arange(count)[:, None]
+                h0s, count = [], least
+                for x in xs:
+                    # from twice the scale max(|x|, 1) (a power of 2): large steps are what
+                    # high-order extrapolation needs to keep rounding small; a function
+                    # that varies faster is caught by the spread of the runs
+                    top = max(abs(x), 1.0)
+                    # (at most 2^1023: beyond, x +- h0 overflows anyway and the spread says so)
+                    h0 = 2.0 ** min(math.floor(math.log2(top)) + 1, 1023) if math.isfinite(top) else 1.0
+                    # down to eps^(1/2) relative to |x| (or 1), at most ROWS halvings
+                    floor = (min(abs(x), 1.0) if x != 0 else 1.0) * 2.0 ** -26
+                    span = h0 / floor if floor > 0 else math.inf
+                    count = max(count, math.ceil(math.log2(span)) + 1 if math.isfinite(span) else ROWS)
+                    h0s.append(h0)
+                count = min(ROWS, count)
+            x = np.array(xs)
+            rows = np.array(h0s)[None, :] * _HALVINGS[:count, None]
             return (x[None, :] + rows) - x[None, :]       # exactly representable steps
 
         def extrapolate(tab: Table, p: int, step_exp: int):
             """Every run of ``L`` consecutive steps, for each ``L`` in ``LEVELS``:
-            (value, spread, rounding, total, last row used), each (len(LEVELS)*K, E)."""
+            (value, spread, rounding, total), each (runs, entries), each run's last row,
+            and which rows are finite (None: all)."""
             v, r = tab.value, tab.round_off
-            n_rows, n_ent = v.shape
-            out = []
-            for levels in LEVELS:
-                exps = tuple(p + step_exp * i for i in range(levels - 1))
-                c_full, c_less = _extrapolation(exps), _extrapolation(exps[:-1])
-                k = n_rows - levels + 1
-                pad = np.full((n_rows, n_ent), np.inf)
-                full, spread, rnd, total = pad.copy(), pad.copy(), pad.copy(), pad.copy()
-                if k > 0:      # (non-finite rows are expected: the caller's errstate hushes them)
-                    full[:k] = sum(c_full[i] * v[i:i + k] for i in range(levels))
-                    less = sum(c_less[i] * v[i + 1:i + 1 + k] for i in range(levels - 1))
-                    spread[:k] = np.abs(full[:k] - less)
-                    rnd[:k] = sum(abs(c_full[i]) * r[i:i + k] for i in range(levels))
-                    total[:k] = spread[:k] + rnd[:k]
-                last = np.minimum(np.arange(n_rows) + levels - 1, n_rows - 1)
-                out.append((full, spread, rnd, total, np.repeat(last[:, None], n_ent, axis=1)))
-            full, spread, rnd, total, last = (np.concatenate(parts) for parts in zip(*out))
-            total = np.where(np.isfinite(total), total, np.inf)
-            return full, spread, rnd, total, last
+            runs = _runs(len(v), p, step_exp)
+            good = np.isfinite(v) & np.isfinite(r)
+            clean = good.all()
+            if not clean:
+                v, r = np.where(good, v, 0.0), np.where(good, r, 0.0)
+            both = runs.full_spread @ v
+            n_runs = len(runs.last)
+            full, spread = both[:n_runs], np.abs(both[n_runs:])
+            rnd = runs.amplify @ r
+            total = spread + rnd
+            if not clean or not np.isfinite(total).all():
+                total[(runs.band @ (~good)) > 0] = np.inf      # a run that reads a non-finite row
+                total[~np.isfinite(total)] = np.inf
+                none = ~np.isfinite(total)          # never a number, nor an estimate, from no data
+                full, spread, rnd = (np.where(none, np.nan, a) for a in (full, spread, rnd))
+            return full, spread, rnd, total, runs, (None if clean else good)
 
         def evaluate(point):
             with np.errstate(all="ignore"):
@@ -465,24 +615,25 @@ class Richardson(Method):
             stencil = s.stencil
             tab = s.run(point, stencil, rows)
             evals = tab.evaluations
-            full, spread, rnd, total, lasts = extrapolate(tab, 2, 2)
-            desc = _describe("central", s.offsets[0])
+            full, spread, rnd, total, runs, finite = extrapolate(tab, 2, 2)
+            desc = desc0
             fallback = None
-            bad = s.fallback(point, _valid(stencil, total[:len(rows)], len(s.wrt)))
+            bad = None if finite is None or finite.any(axis=0).all() else s.fallback(
+                point, _valid(stencil, np.where(finite, 0.0, np.inf), len(s.wrt)))
             if bad:
                 stencil, offs, fallback, extra = s.one_sided(
                     point, bad, rows[-1], lambda side: tuple(side * k for k in range(s.order + 2)))
                 tab = s.run(point, stencil, rows)
                 evals += tab.evaluations + extra
-                full, spread, rnd, total, lasts = extrapolate(tab, 2, 1)
+                full, spread, rnd, total, runs, _ = extrapolate(tab, 2, 1)
                 desc = _describe("central", offs) + " (one-sided)"
-            pick = _pick(total, s.hessian)
+            pick = _confirmed(full, total, runs, s.hessian)
             e = np.arange(total.shape[1])
-            last = lasts[pick, e]               # the run's smallest step
+            last = runs.last[pick]              # the run's smallest step
             s.details["function_evaluations"] = evals
             s.details["steps_tried"] = len(rows)
             value = s.record(stencil, full[pick, e], spread[pick, e], rnd[pick, e], tab.num[last, e],
-                             tab.mag[last, e], rows[last, np.array(stencil.entry_var)], desc, fallback)
+                             tab.mag[last, e], rows[last, stencil.entry_index], desc, fallback)
             if np.all(np.isfinite(value)):
                 s.last = s.verdict(tab, last, point, stencil, rows)
             return value
