@@ -139,6 +139,10 @@ def _prepare(method: Symbolic, problem: Problem) -> Prepared:
         value = fn(*[np.float64(point[n]) for n in names])
         return value if single else np.asarray(value, dtype=float).reshape(shape)
 
+    def evaluate_grid(columns):
+        # lambdify's NumPy code over arrays: the same operations elementwise
+        return fn(*[np.asarray(columns[n], dtype=float) for n in names]) if single else None
+
     def explain(point):
         where = _first_bad_node(entries, args, [point[n] for n in names])
         where = sympy_bridge.restore_names(where, safe) if where else where
@@ -161,7 +165,8 @@ def _prepare(method: Symbolic, problem: Problem) -> Prepared:
                "symbolic_derivatives": len(raw),
                "derivative": text,
                "sizes": sizes, "setup_split_s": split}
-    return Prepared(evaluate, details, explain=explain, extra=extra, show=show)
+    return Prepared(evaluate, details, explain=explain, extra=extra, show=show,
+                    evaluate_grid=evaluate_grid if single else None)
 
 
 def _brief_text(entries: list, shape: tuple[int, ...], limit: int = 300) -> str:
