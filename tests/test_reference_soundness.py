@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 
 import mpmath
+import sympy
 import pytest
 
 from derivcmp import reference
@@ -209,3 +210,97 @@ def test_an_unevaluated_sympy_derivative_is_not_called_undefined():
     else:
         assert r.status == ERROR
         assert r.message.startswith("the reference cannot decide: sympy left part of the derivative unevaluated")
+
+
+# --- which way the one-sided limits were taken ---------------------------------------
+
+#: (expression, at, status, exact value or the one-sided derivatives in the message)
+KINK_EXAMPLES = [
+    ("abs(x - sin(pi))", "x=0", NOT_DIFFERENTIABLE, "x+: 1.0; x-: -1.0"),
+    ("max(x, sin(pi))", "x=0", NOT_DIFFERENTIABLE, "x+: 1.0; x-: 0.0"),
+    ("6.626e-34*abs(x)", "x=0", NOT_DIFFERENTIABLE, "x+: 6.626e-34; x-: -6.626e-34"),
+    ("abs(x)^1.5", "x=0", OK, "0"),
+    ("x*sqrt(abs(x))", "x=0", OK, "0"),
+    ("x*cbrt(x)", "x=0", OK, "0"),
+    ("1e-60*x + abs(x)^1.5", "x=0", OK, "1.0000000000000000000000000000000000000000000000000e-60"),
+    ("relu(x)^2", "x=0", OK, "0"),
+    ("cbrt(x)", "x=0", NOT_DIFFERENTIABLE, "x+: grows without bound"),
+]
+
+
+@pytest.mark.parametrize("text, at, status, shown", KINK_EXAMPLES)
+def test_kink_decided_by_sympys_limit_says_so(text, at, status, shown):
+    r = ref(text, at)
+    assert r.status == status, r.message
+    assert r.details["kink_method"] == "symbolic limit"
+    if status == OK:
+        assert r.exact == shown
+        assert r.details["note"] == "derivative exists at a kink: one-sided limits taken symbolically (sympy.limit)"
+    else:
+        assert shown in r.message
+        assert r.message.endswith("), by sympy's limit")
+
+
+@pytest.mark.parametrize("text, at, status, shown", KINK_EXAMPLES)
+def test_the_numeric_fallback_agrees_and_says_why(monkeypatch, text, at, status, shown):
+    def refuse(*_a, **_k):
+        raise NotImplementedError
+    monkeypatch.setattr(reference.sympy, "limit", refuse)
+    r = ref(text, at)
+    assert r.status == status, r.message
+    assert r.details["kink_method"] == "numeric limit"
+    assert r.details["kink_fallback"] == "sympy's limit failed (NotImplementedError)"
+    if status == OK:
+        # numerically the limit is known to fewer digits, but it is the same number
+        with mpmath.workdps(80):
+            assert abs(mpmath.mpf(r.exact) - mpmath.mpf(shown)) <= mpmath.mpf(10) ** -70
+        assert r.details["note"].startswith("derivative exists at a kink: one-sided limits taken numerically")
+    else:
+        assert r.message.endswith("), by numeric limits at shrinking offsets")
+
+
+def test_sympys_limit_past_its_deadline_falls_back(monkeypatch):
+    import time
+
+    def slow(*_a, **_k):
+        while True:
+            time.sleep(0.01)
+    monkeypatch.setattr(reference.sympy, "limit", slow)
+    monkeypatch.setattr(reference, "LIMIT_SECONDS", 0.2)
+    r = ref("abs(x)^1.5", "x=0")
+    assert r.status == OK and r.exact == "0"
+    assert r.details["kink_method"] == "numeric limit"
+    assert r.details["kink_fallback"] == "sympy's limit did not finish within 0.2 s"
+
+
+def test_sympys_limit_that_is_not_a_number_falls_back(monkeypatch):
+    monkeypatch.setattr(reference.sympy, "limit", lambda *a, **k: sympy.AccumBounds(-1, 1))
+    r = ref("abs(x)", "x=0")
+    assert r.status == NOT_DIFFERENTIABLE
+    assert r.details["kink_method"] == "numeric limit"
+    assert r.details["kink_fallback"] == "sympy's limit is not a finite real number (AccumBounds(-1, 1))"
+
+
+def test_one_sided_derivatives_that_differ_below_any_threshold_differ():
+    # derivative 1 +- 1e-50: no relative threshold may call them equal
+    r = ref("x + 1e-50*abs(x)", "x=0")
+    assert r.status == NOT_DIFFERENTIABLE
+    assert ("x+: 1.00000000000000000000000000000000000000000000000001; "
+            "x-: 0.99999999999999999999999999999999999999999999999999") in r.message
+
+
+def test_arguments_equal_only_to_the_working_precision_are_no_tie():
+    # found by fuzz/run.py: acosh(2.25 + x^2) and acosh(2.25 + z^2) at x = 1e-208, z = 1.4e-45
+    # are the same number to 65 digits, yet z^2 > x^2: no tie, min takes the x branch
+    text = "abs(hypot(min(acosh(1.25 + (1 + x^2)), acosh(1.25 + (1 + z^2))), 1)^x)"
+    r = ref(text, "x=-1.124170303672872e-208,z=1.401298464324817e-45", "x", 2)
+    assert r.status == OK, r.message
+    assert "kinks" not in r.details
+    x, z = mpmath.mpf(-1.124170303672872e-208), mpmath.mpf(1.401298464324817e-45)
+    with mpmath.workdps(600):
+        truth = mpmath.diff(lambda t: mpmath.hypot(mpmath.acosh(mpmath.mpf(9) / 4 + t ** 2), 1) ** t, x, 2)
+        assert z ** 2 > x ** 2
+        assert abs(mpmath.mpf(r.exact) - truth) < abs(truth) * mpmath.mpf(10) ** -45
+    # and the other way round: the derivative is that of the z branch, 0 along x
+    r = ref("max(acosh(2.25 + x^2), acosh(2.25 + z^2))", "x=1e-208,z=1e-45", "x")
+    assert r.status == OK and r.exact == "0"
