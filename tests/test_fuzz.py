@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import string
 
+import pytest
+
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -178,3 +180,40 @@ def test_scaling_an_expression_scales_its_reference(case):
 @_given(cancellations())
 def test_cancellations_below_1e300_are_certified_or_refused(case):
     assert judge_cancellation(*case) == []
+
+
+# --- the judge's own classes, found by the long run --------------------------------------
+
+def test_the_error_scale_of_a_third_derivative_is_in_its_own_units():
+    # found by fuzz/run.py: d3/dy3 hypot(y, y) = 0 at y = 2.1e-69 is computed by every
+    # chain-rule method from terms of size ~1/y^2; the Hessian analysis gave 1/y
+    # (1.3e69), which called ad-reverse's honest rounding error (1.65e122) a bug
+    import mpmath
+    from strategies import taylor_error_scale
+
+    from derivcmp.compare import compare_text
+    from derivcmp.expr import parse
+
+    y = 2.1397610400652734e-69
+    scale = taylor_error_scale(parse("hypot(y, y)"), "y", {"y": y}, 3)
+    # the terms of the third derivative of hypot(a, b) along (1, 1): 3 a b^2 / r^5 and friends,
+    # each of size ~ 1/y^2; the scale sums their magnitudes, so it is a few times 1/y^2
+    assert 1 / y ** 2 <= scale <= 100 / y ** 2
+    # on a smooth non-cancelling function it is the derivative's own size
+    assert taylor_error_scale(parse("sin(x)"), "x", {"x": 1.0}, 3) == pytest.approx(float(mpmath.cos(1)))
+    assert taylor_error_scale(parse("x^4"), "x", {"x": 2.0}, 4) == pytest.approx(24.0)
+    c = compare_text("hypot(y, y)", wrt="y", at=f"y={y!r}", order=3, timing=False)
+    assert judge(c) == []
+
+
+def test_symbolic_overflowing_in_sympys_formula_is_a_limit_not_a_bug():
+    # found by fuzz/run.py: sympy writes d/dz log(0.5 + sigmoid(sinh(z))) with exp(-sinh(z)),
+    # which overflows float64 at z = -47 though the expression stays in [log 0.5, log 1.5]
+    from derivcmp.compare import compare_text
+    c = compare_text("log(0.5 + sigmoid(sinh(z)))", wrt="z", at="z=-47.173049365768", timing=False)
+    symbolic = next(g for g in c.results if g.name == "symbolic")
+    assert symbolic.outcome.status == "error"
+    findings = [f for f in judge(c) if f[0] == "symbolic"]
+    assert [f[1] for f in findings] == ["limit: sympy's formula overflows float64"]
+    assert findings[0][2].startswith("1 + exp(-sinh(z)) is 3.23e+66642203701863189220 here")
+    assert findings[0][3] is False
