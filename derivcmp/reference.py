@@ -64,14 +64,23 @@ class CannotDecide(Exception):
 
 def compute_reference(problem: Problem, digits: int = DIGITS) -> Reference:
     start = time.perf_counter()
-    try:
+    def attempt():
         with mpmath.workdps(digits + _GUARD):
-            ref = _compute(problem, digits)
+            return _compute(problem, digits)
+
+    try:
+        try:
+            ref = attempt()
+        except RecursionError:
+            # sympy recurses once per level of the tree (xreplace, evalf, limit):
+            # once more with room to recurse (without sympy's limit at kinks,
+            # which needs the main thread's timer)
+            ref = sympy_bridge.deep(attempt)
     except CannotDecide as err:
         ref = Reference(ERROR, message=f"the reference cannot decide: {err}", digits=digits)
     except RecursionError:
         ref = Reference(ERROR, message="reference limit: the expression is nested too deeply for "
-                        "sympy to differentiate", digits=digits)
+                        "sympy (past Python's recursion limit, even when raised)", digits=digits)
     except (OverflowError, MemoryError):
         ref = Reference(ERROR, message="reference failed: a value is too large even for "
                         "arbitrary-precision arithmetic", digits=digits)

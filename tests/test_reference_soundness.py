@@ -189,11 +189,42 @@ def test_cancellation_beyond_every_precision_is_not_certified():
 
 # --- limits ---------------------------------------------------------------------------
 
-def test_deep_nesting_is_a_stated_limit_not_a_traceback():
+def _nested_sigmoid_derivative(n, x):
+    with mpmath.workdps(80):
+        v, d = mpmath.mpf(x), mpmath.mpf(1)
+        for _ in range(n):
+            v = 1 / (1 + mpmath.exp(-v))
+            d *= v * (1 - v)
+        return d
+
+
+def test_thirty_nested_sigmoids_are_differentiated():
+    # sympy recursed past Python's default limit (RecursionError from sympy.diff):
+    # sympy_bridge.deep gives it a thread with room to recurse
+    text = "sigmoid(" * 30 + "x" + ")" * 30
+    r = ref(text, "x=0.5")
+    assert r.status == OK, r.message
+    truth = _nested_sigmoid_derivative(30, 0.5)
+    with mpmath.workdps(80):
+        assert abs(mpmath.mpf(r.exact) - truth) < abs(truth) * mpmath.mpf(10) ** -45
+    c = compare_text(text, at="x=0.5", timing=False, methods=["symbolic", "ad-reverse"])
+    for g in c.results:
+        assert g.outcome.status == OK, (g.name, g.outcome.message)
+        assert g.rel_error < 1e-13
+
+
+def test_deep_nesting_beyond_the_raised_limit_is_a_stated_limit(monkeypatch):
+    from derivcmp import sympy_bridge
+    monkeypatch.setattr(sympy_bridge, "DEEP_RECURSION_LIMIT", 0)     # no room beyond the default
+    sympy.core.cache.clear_cache()      # a cached derivative from another test would not recurse
     text = "sigmoid(" * 30 + "x" + ")" * 30
     r = ref(text, "x=0.5")
     assert r.status == ERROR
-    assert r.message == "reference limit: the expression is nested too deeply for sympy to differentiate"
+    assert r.message == ("reference limit: the expression is nested too deeply for sympy "
+                         "(past Python's recursion limit, even when raised)")
+    out = run_with_deadline(registry()["symbolic"], make_problem(text, None, "x=0.5", 1)[0], False, None)
+    assert out.status == ERROR
+    assert out.message == "limit: the expression is nested too deeply for this method"
     # the float methods still answer
     c = compare_text(text, at="x=0.5", timing=False, methods=["ad-reverse"])
     assert c.results[0].outcome.status == OK

@@ -89,7 +89,10 @@ def run(backend: Backend, problem: Problem, timing: bool = True, show: str | Non
         prepared = backend.prepare(problem)
     except MethodTimeout as err:
         return Outcome(backend.name, TIMEOUT, message=str(err), timing=Timing(setup_s=time.perf_counter() - start))
-    except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
+    except RecursionError:
+        return Outcome(backend.name, ERROR, message="limit: the expression is nested too deeply for this method",
+                       timing=Timing(setup_s=time.perf_counter() - start))
+    except (ArithmeticError, ValueError, TypeError, MemoryError) as err:
         return Outcome(backend.name, ERROR, message=f"setup failed: {_brief(err)}",
                        timing=Timing(setup_s=time.perf_counter() - start))
     setup_s = time.perf_counter() - start
