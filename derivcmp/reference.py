@@ -14,9 +14,14 @@ guessing.
 Where an active node sits on a kink the derivative exists only if the
 function is defined on both sides along every ``wrt`` axis, continuous (with
 its lower derivatives), and the one-sided derivatives have the same limit.
-Limits are taken numerically: values at offsets 1e-30, 1e-60, 1e-90, 1e-120
-(relative to the point, absolute at 0), Aitken-extrapolated; no absolute
-threshold, so the decision does not depend on the scale of the expression.
+The one-sided derivatives are taken by ``sympy.limit`` first, under a
+deadline (``LIMIT_SECONDS``); where sympy is decisive (finite real limits or
+infinities, equality proved exactly) its exact answer is used.  Otherwise
+they are taken numerically: values at offsets 1e-30, 1e-60, 1e-90, 1e-120
+(relative to the point, absolute at 0), Aitken-extrapolated.  Neither uses an
+absolute threshold, so the decision does not depend on the scale of the
+expression; ``details["kink_method"]`` says which way was used.  (Continuity
+across the kink is checked numerically, the same way.)
 
 A value is only reported when it is certified: evaluated at growing
 precision until two levels agree and it stands above the noise floor relative
