@@ -482,7 +482,8 @@ def _exact_sign(d, node, c=0) -> int:
     try:
         v = d.evalf(15, maxn=4000, strict=True)
     except (sympy.core.evalf.PrecisionExhausted, ValueError, TypeError) as err:
-        raise CannotDecide(f"{describe(node)} is {c} to every digit computed, and sympy cannot "
+        what = describe(node) if node is not None else "a kink's argument"
+        raise CannotDecide(f"{what} is {c} to every digit computed, and sympy cannot "
                            f"prove it is exactly {c} or not ({type(err).__name__})") from None
     return 0 if v == 0 else 1 if v > 0 else -1
 
@@ -547,7 +548,7 @@ def _evaluate(deriv, subs, digits: int, strict: bool = False) -> tuple[list | An
     try:
         return mpmath.mpf(sympy.Float(re, digits)._mpf_), None
     except (TypeError, AttributeError):
-        return None, f"the derivative could not be evaluated ({re})"
+        raise CannotDecide(f"the derivative could not be evaluated ({str(re)[:120]})")
 
 
 def _reference_ok(values, digits: int) -> Reference:
@@ -603,7 +604,8 @@ def _limit(expr, subs, sym, sign: int):
     vals = []
     with mpmath.workdps(_SIDE_DIGITS):
         for power in _OFFSETS:
-            v, why = _evaluate(expr, _moved(subs, sym, sign, power), _SIDE_DIGITS)
+            moved = _moved(subs, sym, sign, power)
+            v, why = _evaluate(_steps_decided(expr, moved), moved, _SIDE_DIGITS)
             if why:
                 return None, why
             vals.append(v)
@@ -626,6 +628,44 @@ def _limit(expr, subs, sym, sign: int):
             errs.append(err)
         scale = max(abs(v) for seq in cols for v in seq)
         return (_unflat(shape, limits), max(errs), scale), None
+
+
+def _steps_decided(expr, subs):
+    """``expr`` with each Heaviside / sign / Max / Min whose argument(s) are off
+    their kink at the exact point ``subs`` replaced by the branch taken there.
+
+    sympy leaves Heaviside(acosh(a) - acosh(b)) unevaluated at exact rationals
+    (it cannot see the sign), and builds Max/Min of long exact expressions by
+    comparing them (seconds each); the sign of the exact difference, from
+    ``_exact_sign``, decides both at once."""
+    def sign_at(u):
+        return _exact_sign(u.xreplace(subs), None)
+
+    def branch(e):
+        if isinstance(e, sympy.Heaviside):
+            k = sign_at(e.args[0])
+            return sympy.S.One if k > 0 else sympy.S.Zero if k < 0 else e
+        if isinstance(e, sympy.sign):
+            return sympy.Integer(sign_at(e.args[0]))
+        if isinstance(e, (sympy.Max, sympy.Min)) and len(e.args) == 2:
+            a, b = e.args
+            k = sign_at(a - b)
+            if k == 0:
+                return e
+            return a if (k > 0) == isinstance(e, sympy.Max) else b
+        return e
+
+    targets = list(expr.atoms(sympy.Heaviside, sympy.sign, sympy.Max, sympy.Min)) \
+        if not isinstance(expr, list) else None
+    if isinstance(expr, list):
+        return [_steps_decided(e, subs) for e in expr]
+    if not targets:
+        return expr
+    try:
+        return expr.replace(lambda e: isinstance(e, (sympy.Heaviside, sympy.sign, sympy.Max, sympy.Min)),
+                            branch)
+    except CannotDecide:
+        return expr
 
 
 def _aitken(a, b, c):

@@ -335,3 +335,20 @@ def test_arguments_equal_only_to_the_working_precision_are_no_tie():
     # and the other way round: the derivative is that of the z branch, 0 along x
     r = ref("max(acosh(2.25 + x^2), acosh(2.25 + z^2))", "x=1e-208,z=1e-45", "x")
     assert r.status == OK and r.exact == "0"
+
+
+def test_numeric_one_sided_limits_decide_each_branch_exactly(monkeypatch):
+    # sympy's limit gives up here (3 s); the numeric limits then met
+    # Heaviside(acosh(a) - acosh(b)), which sympy leaves unevaluated at exact
+    # rationals, and called the kink not differentiable for that reason alone.
+    # The branch is now decided by the sign of the exact difference at each offset.
+    monkeypatch.setattr(reference, "LIMIT_SECONDS", 0.01)
+    r = ref("min(acosh(2.25 + x^2), acosh(2.25 + z^2))", "x=1e-45,z=1e-45", "x")
+    assert r.status == NOT_DIFFERENTIABLE
+    assert r.details["kink_method"] == "numeric limit"
+    # x+: the z branch (0); x-: the x branch, 2x / sqrt((2.25 + x^2)^2 - 1)
+    x = mpmath.mpf(1e-45)
+    slope = 2 * x / mpmath.sqrt((mpmath.mpf(9) / 4 + x ** 2) ** 2 - 1)
+    assert f"x+: 0.0; x-: {mpmath.nstr(slope, 6)}" in r.message
+    r = ref("min(acosh(2.25 + x^2), acosh(2.25 + x^3))", "x=0", "x")
+    assert r.status == OK and r.exact == "0"
