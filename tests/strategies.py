@@ -186,31 +186,8 @@ def problems(draw, max_depth: int = 3, max_order: int = 2, variables: tuple[str,
 # --- judging agreement: how small an error is small enough ------------------------------
 
 def _mp_partials(prim, exponent: int | None = None):
-    """Partial derivatives of a primitive up to third order, from sympy's own
-    differentiation of the table's sympy form (not from the table's rules),
-    as mpmath callables keyed by sorted argument-index tuples."""
-    import itertools
-
-    import mpmath
-    import sympy
-
-    key = (prim.name, exponent)
-    if key in _PARTIALS:
-        return _PARTIALS[key]
-    syms = sympy.symbols(f"a0:{prim.arity}", real=True)
-    # an integer literal exponent is a constant: a^2 differentiated as a^2,
-    # not as a^n (whose a-partials sympy writes as n a^n / a, 0/0 at a = 0)
-    f = syms[0] ** exponent if exponent is not None else prim.sp(*syms)
-    modules = [{"Heaviside": lambda x, h=0.5: mpmath.mpf(h) if x == 0 else mpmath.mpf(x > 0),
-                "DiracDelta": lambda *a: mpmath.mpf(0), "sign": mpmath.sign,
-                "Max": max, "Min": min}, "mpmath"]
-    table = {}
-    for n in (1, 2, 3):
-        for idx in itertools.combinations_with_replacement(range(prim.arity), n):
-            d = sympy.diff(f, *[syms[i] for i in idx])
-            table[idx] = sympy.lambdify(syms, d, modules=modules)
-    _PARTIALS[key] = table
-    return table
+    """Partial derivatives of a primitive up to third order (``_mp_partials_upto``)."""
+    return _mp_partials_upto(prim, 3, exponent)
 
 
 _PARTIALS: dict = {}
@@ -315,8 +292,10 @@ def error_scale(expr: Expr, wrt, point, order: int) -> float:
 
 def _mp_partials_upto(prim, order: int, exponent: int | None = None):
     """Every partial derivative of a primitive up to ``order``, from sympy's own
-    differentiation of the table's sympy form, as mpmath callables keyed by
-    sorted argument-index tuples (``()`` the primitive itself)."""
+    differentiation of the table's sympy form (not from the table's rules), as
+    mpmath callables keyed by sorted argument-index tuples.  An integer
+    literal exponent is a constant: a^2 differentiated as a^2, not as a^n
+    (whose a-partials sympy writes as n a^n / a, 0/0 at a = 0)."""
     import itertools
 
     import mpmath
