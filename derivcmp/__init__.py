@@ -20,9 +20,12 @@ from .expr import parse, to_text
 
 def __getattr__(name: str):
     # the batch entry points import the worker machinery only when used
-    if name in ("run_batch", "check", "summarize"):
+    if name in ("run_batch", "summarize"):
         from . import batch
         return getattr(batch, name)
+    if name == "check":
+        from .checks import check
+        return check
     if name == "load":
         from .suite import load
         return load

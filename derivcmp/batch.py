@@ -1,17 +1,18 @@
-"""Run many cases: the worker pool, per-method summaries, the CI verdicts.
+"""Run many cases: the worker pool, the typed results, per-method summaries.
 
 ``run_cases`` runs each ``suite.Case`` through ``compare.compare`` — in this
 process for ``jobs=1`` without a timeout, otherwise in a pool of worker
-processes whose deadlines the parent watches — and returns
-one ``CaseResult`` per case in input order, whatever order they finish in.
+processes whose deadlines the parent watches — and returns a ``BatchRun``
+with one ``CaseResult`` per case in input order, whatever order they finish
+in.  A ``CaseResult`` holds the same ``Comparison`` that ``eval`` computes,
+the check of the case's ``expected`` value and the case's own status.
 Nothing a case does can stop the batch: an exception, a timeout or a worker
-that dies becomes an ``error`` case.  Ctrl-C ends the run early and keeps the
-finished cases.
+that dies becomes an ``error`` (or ``timeout``) case whose every method is an
+error.  Ctrl-C ends the run early and keeps the finished cases.
 
-Every result carries its ``derivcmp/1`` document (with ``id`` and ``file``);
-summaries, verdicts and baselines are computed from those documents only, so
-a baseline written by one run can be compared with another run directly.
-This module never prints and never formats; ``report/batch.py`` does.
+The CI verdicts and baselines are in ``checks.py`` (re-exported here); the
+JSON, JUnit, Markdown and CSV in ``report/``.  This module never prints and
+never formats.
 """
 
 from __future__ import annotations
@@ -24,17 +25,37 @@ import signal
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from . import __version__, deadline
-from . import baseline_schema as _baseline_schema
-from .compare import compare, errors, resolve_methods
+from . import timing as _timing
+from .checks import (  # noqa: F401 - the verdicts were defined here before checks.py
+    BASELINE_SCHEMA,
+    ERROR_FLOOR,
+    MARK_BETTER,
+    MARK_FIXED,
+    MARK_NEW_FAILURE,
+    MARK_WORSE,
+    CheckReport,
+    ExpectedCheck,
+    Verdict,
+    baseline_document,
+    baseline_json,
+    check,
+    check_expected,
+    finite,
+    load_baseline,
+    save_baseline,
+)
+from .compare import compare, resolve_methods
 from .errors import DerivcmpError  # noqa: F401 - part of this module's interface
+from .grading import most_accurate
 from .problem import (
     ERROR,
     NOT_APPLICABLE,
@@ -47,28 +68,57 @@ from .problem import (
     Outcome,
     Reference,
 )
-from .report import most_accurate
 from .suite import Case
 
-BASELINE_SCHEMA = _baseline_schema.SCHEMA
-#: errors below this are rounding noise: 1e-17 growing to 1e-16 is no regression
-ERROR_FLOOR = 1e-15
+#: what became of a case as a whole (its methods have their own statuses)
+FINISHED, CRASHED, TIMED_OUT = "finished", ERROR, TIMEOUT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CaseResult:
-    case: Case
-    document: dict[str, Any]                 # derivcmp/1 + "id" and "file"
-    expected: dict[str, Any] | None = None   # the check of the case's `expected`
-    crashed: str | None = None               # why the case produced no comparison
-    seconds: float = 0.0                     # wall time of the case in its worker
+    """One case of a batch: the case, its ``Comparison`` and its own checks.
 
-    def method(self, name: str) -> dict[str, Any] | None:
-        return next((m for m in self.document["methods"] if m["name"] == name), None)
+    ``status`` is ``finished`` when the case ran to the end (its methods may
+    still have failed or timed out each), ``error`` when it crashed and
+    ``timeout`` when it was stopped as a whole; then ``crashed`` says why and
+    every method of ``comparison`` is an error carrying that message.
+    ``document`` is its ``derivcmp/2`` JSON object (with ``id`` and ``file``).
+    """
+
+    case: Case
+    comparison: Comparison
+    expected: ExpectedCheck | None = None     # the check of the case's `expected`
+    crashed: str | None = None                # why the case produced no comparison
+    seconds: float = 0.0                      # wall time of the case in its worker
+    timing: bool = True                       # whether the methods were timed
+    status: str = FINISHED
+
+    def graded(self, name: str) -> Graded | None:
+        """The graded outcome of one method, or None when the case did not run it."""
+        return next((g for g in self.comparison.results if g.name == name), None)
+
+    def eval_s(self, g: Graded) -> float | None:
+        """The median evaluation time of one of its methods (None without timing)."""
+        t = g.outcome.timing if self.timing else None
+        return None if t is None else t.eval_s
 
     @property
     def reference_status(self) -> str:
-        return self.document["reference"]["status"]
+        return self.comparison.reference.status
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """The ``derivcmp/2`` document with ``id`` and ``file`` (``report.batch.case_document``)."""
+        from .report.batch import case_document
+        return case_document(self)
+
+    def method(self, name: str) -> dict[str, Any] | None:
+        """One method's object of ``document``, or None when the case did not run it."""
+        return next((m for m in self.document["methods"] if m["name"] == name), None)
+
+    def __getitem__(self, key: str) -> Any:
+        # what run_case returned as a dict before: raw["expected"]["ok"]
+        return getattr(self, key)
 
 
 @dataclass
@@ -84,16 +134,16 @@ class BatchRun:
     def methods(self) -> list[str]:
         seen: dict[str, None] = {}
         for r in self.results:
-            for m in r.document["methods"]:
-                seen.setdefault(m["name"], None)
+            for g in r.comparison.results:
+                seen.setdefault(g.name, None)
         return list(seen)
 
 
 # --- running one case ----------------------------------------------------------
 
 def run_case(case: Case, methods: Sequence[str] | None = None, timing: bool = True,
-             timeout: float | None = None) -> dict[str, Any]:
-    """Compare one case; a plain dict (cheap to pickle), never an exception.
+             timeout: float | None = None) -> CaseResult:
+    """Compare one case; a ``CaseResult`` (it pickles), never an exception.
 
     ``timeout`` is per method and for the reference, as in ``compare`` (each
     then runs in a forked child).  The pool passes ``None`` and watches the
@@ -102,89 +152,32 @@ def run_case(case: Case, methods: Sequence[str] | None = None, timing: bool = Tr
     start = time.perf_counter()
     try:
         names = list(methods or case.methods or []) or None
-        return {**_evaluate(case, names, timing, timeout), "seconds": time.perf_counter() - start}
+        problem, warnings = case.problem()
+        comparison = compare(problem, names, timing, warnings, timeout=timeout)
+        expected = check_expected(case, comparison, timeout) if case.expected is not None else None
+        return CaseResult(case, comparison, expected, None, time.perf_counter() - start, timing)
     except Exception as err:  # noqa: BLE001 - one case must never stop the batch
-        return {"crash": f"{type(err).__name__}: {err}".splitlines()[0][:300],
-                "seconds": time.perf_counter() - start}
+        return crashed_result(case, methods, f"{type(err).__name__}: {err}".splitlines()[0][:300],
+                              timing, time.perf_counter() - start)
 
 
-def _evaluate(case: Case, names: list[str] | None, timing: bool, timeout: float | None) -> dict[str, Any]:
-    from .report import document
-    problem, warnings = case.problem()
-    comparison = compare(problem, names, timing, warnings, timeout=timeout)
-    expected = check_expected(case, comparison, timeout) if case.expected is not None else None
-    return {"document": document(comparison, timing), "expected": expected}
-
-
-def _result(case: Case, raw: Mapping[str, Any], methods, timing: bool) -> CaseResult:
-    if "crash" in raw:
-        doc = failed_document(case, methods, raw["crash"], timing)
-        return CaseResult(case, doc, None, raw["crash"], raw.get("seconds", 0.0))
-    doc = {**raw["document"], "id": case.id, "file": case.file}
-    return CaseResult(case, doc, raw.get("expected"), None, raw.get("seconds", 0.0))
-
-
-def failed_document(case: Case, methods, message: str, timing: bool) -> dict[str, Any]:
-    """A derivcmp/1 document for a case that crashed: every status is ``error``."""
-    from .report import document
+def crashed_result(case: Case, methods, message: str, timing: bool, seconds: float = 0.0,
+                   status: str = CRASHED) -> CaseResult:
+    """A case that produced no comparison: the reference and every method are ``error``."""
     problem, _ = case.problem()
     names = resolve_methods(list(methods or case.methods or []) or None)
     c = Comparison(problem, Reference(ERROR, message=message),
                    tuple(Graded(Outcome(m, ERROR, message=message)) for m in names))
-    return {**document(c, timing), "id": case.id, "file": case.file}
+    return CaseResult(case, c, None, message, seconds, timing, status)
 
 
-def check_expected(case: Case, c: Comparison, timeout: float | None = None) -> dict[str, Any]:
-    """Compare the case's hand-written ``expected`` with the 50-digit reference.
-
-    Expression strings are built from our AST into sympy and evaluated at the
-    exact binary point, like the reference itself (never ``sympify``), under
-    their own deadline: an expected formula that runs away is reported as
-    such, and the reference and methods that finished keep their results.
-    """
-    tol = case.expected_tolerance
-    out: dict[str, Any] = {"expected": case.expected, "tolerance": tol, "value": None,
-                           "rel_error": None, "ok": False, "message": None}
-    ref = c.reference
-    if ref.status != OK:
-        out["message"] = f"cannot check expected: the reference is {ref.status}"
-        return out
-    try:
-        value = deadline.call(lambda: _expected_value(case.expected, c.problem.point), timeout)
-    except ValueError as err:
-        out["message"] = f"expected: {err}"
-        return out
-    if isinstance(value, deadline.Timeout):
-        out.update(status=TIMEOUT, message=f"expected: its value took more than {value.seconds:g} s "
-                   "(its own deadline; raise --timeout to wait longer)")
-        return out
-    if isinstance(value, deadline.Crashed):
-        out.update(status=ERROR, message=f"expected: {value.message}")
-        return out
-    _, rel_err = errors(value, ref.exact)
-    out.update(value=value, rel_error=rel_err, ok=bool(rel_err <= tol))
-    if not out["ok"]:
-        out["message"] = (f"expected {_short(value)} but the reference is {_short(ref.value)} "
-                          f"(rel error {rel_err:.2e} > {tol:g})")
-    return out
-
-
-def _expected_value(v: Any, point: Mapping[str, float]) -> Any:
-    if isinstance(v, list):
-        return [_expected_value(x, point) for x in v]
-    if not isinstance(v, str):
-        return float(v)
-    from .expr import parse
-    from .reference import value_at
-    try:
-        return float(value_at(parse(v), point))
-    except ValueError as err:
-        raise ValueError(f"{v!r} cannot be evaluated here: {err}") from None
-
-
-def _short(v: Any) -> str:
-    from .report import fmt_value
-    return fmt_value(v)
+def _result(case: Case, raw: Any, methods, timing: bool) -> CaseResult:
+    """The one place a worker's answer becomes the case's result: a ``CaseResult``
+    as it is, a crash (``{"crash": why}``, from the parent) as an error case."""
+    if isinstance(raw, CaseResult):
+        return raw
+    return crashed_result(case, methods, raw["crash"], timing, raw.get("seconds", 0.0),
+                          raw.get("status", CRASHED))
 
 
 # --- the pool ------------------------------------------------------------------
@@ -192,9 +185,12 @@ def _short(v: Any) -> str:
 _STARTS = None       # in a worker: shared array, when each case started (time.monotonic)
 
 
-def _init_worker(starts=None) -> None:
+def _init_worker(starts=None, runs: int | None = None, warmup: int | None = None) -> None:
     global _STARTS
     _STARTS = starts
+    # --runs / --warmup hold for the whole life of the worker (and the deadline
+    # children it forks), as ``timing.settings`` does for a block in this process
+    _timing.configure(runs, warmup)
     # Ctrl-C reaches the whole process group; the parent alone decides what
     # to do, so a worker never dies with a KeyboardInterrupt traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -210,7 +206,7 @@ def _init_worker(starts=None) -> None:
         pass
 
 
-def _started(worker, index: int, case: Case, methods, timing: bool) -> Mapping[str, Any]:
+def _started(worker, index: int, case: Case, methods, timing: bool) -> CaseResult:
     """In a worker: note when the case starts (the parent's deadline counts from it), run it."""
     if _STARTS is not None:
         _STARTS[index] = time.monotonic()     # system-wide clock: comparable across processes
@@ -242,12 +238,15 @@ def default_jobs() -> int:
 def run_cases(cases: Sequence[Case], methods: Sequence[str] | None = None, timing: bool = True,
               jobs: int | None = None, timeout: float | None = None,
               on_result: Callable[[int, CaseResult], None] | None = None,
-              worker: Callable[..., Mapping[str, Any]] = run_case) -> BatchRun:
+              worker: Callable[..., CaseResult] = run_case, runs: int | None = None,
+              warmup: int | None = None) -> BatchRun:
     """Run every case; results in input order.  Ctrl-C keeps what finished.
 
     ``methods`` (e.g. from ``--methods``) overrides each case's own list.
     ``timeout`` is per method, as in ``eval``.  ``jobs=1`` without a timeout
     runs in this process; otherwise a pool of worker processes runs the cases.
+    ``runs`` / ``warmup``: timed and discarded runs per method, as ``eval
+    --runs/--warmup`` (None: the defaults of ``timing``).
     ``worker`` is replaceable for tests; it must be a module-level function.
     """
     jobs = max(1, jobs or default_jobs())
@@ -255,7 +254,7 @@ def run_cases(cases: Sequence[Case], methods: Sequence[str] | None = None, timin
     results: dict[int, CaseResult] = {}
     start = time.perf_counter()
 
-    def done(i: int, raw: Mapping[str, Any]) -> None:
+    def done(i: int, raw: CaseResult | dict[str, Any]) -> None:
         results[i] = _result(cases[i], raw, methods, timing)
         if on_result:
             on_result(i, results[i])
@@ -263,30 +262,32 @@ def run_cases(cases: Sequence[Case], methods: Sequence[str] | None = None, timin
     interrupted = False
     try:
         if jobs == 1 and not timeout:
-            for i, case in enumerate(cases):
-                try:
-                    raw = worker(case, methods, timing, None)
-                except Exception as err:  # noqa: BLE001 - run_case never raises; a test worker might
-                    raw = {"crash": f"{type(err).__name__}: {err}"}
-                done(i, raw)
+            with _timing.settings(runs, warmup):
+                for i, case in enumerate(cases):
+                    try:
+                        raw = worker(case, methods, timing, None)
+                    except Exception as err:  # noqa: BLE001 - run_case never raises; a test worker might
+                        raw = {"crash": f"{type(err).__name__}: {err}"}
+                    done(i, raw)
         else:
-            _run_pool(cases, methods, timing, timeout, jobs, worker, done)
+            _run_pool(cases, methods, timing, timeout, jobs, worker, done, (runs, warmup))
     except KeyboardInterrupt:
         interrupted = True
     ordered = [results[i] for i in sorted(results)]
     return BatchRun(ordered, len(cases), interrupted, time.perf_counter() - start, timing, jobs)
 
 
-def _run_pool(cases, methods, timing, timeout, jobs, worker, done) -> None:
+def _run_pool(cases, methods, timing, timeout, jobs, worker, done, timing_runs=(None, None)) -> None:
     ctx = _context()
     pending = list(range(len(cases)))[::-1]          # a stack: pop() gives the next index
     while pending:
-        suspects = _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending)
+        suspects = _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending,
+                              timing_runs)
         # a worker died, or a case overran its deadline and the pool was killed:
         # run each case that was in flight alone, with a deadline per method, so
         # the culprit is found and named and the others still get their result
         for i in suspects:
-            done(i, _isolated(ctx, worker, cases[i], methods, timing, timeout))
+            done(i, _isolated(ctx, worker, cases[i], methods, timing, timeout, timing_runs))
 
 
 #: how long a worker may take to pick up a case it was sent (starting up: fork server, imports)
@@ -301,7 +302,8 @@ def _budget(case: Case, methods, timeout: float | None) -> float:
     return timeout * (stages + (case.expected is not None))    # expected has its own deadline
 
 
-def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending) -> list[int]:
+def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending,
+               timing_runs=(None, None)) -> list[int]:
     """Run from ``pending`` until it is empty or the pool breaks; return the suspects.
 
     A forked child per method (what ``compare`` does with a timeout) costs more
@@ -312,7 +314,7 @@ def _pool_pass(ctx, cases, methods, timing, timeout, jobs, worker, done, pending
     """
     starts = ctx.Array("d", len(cases), lock=False)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                               initargs=(starts,))
+                               initargs=(starts, *timing_runs))
     in_flight: dict[Future, tuple[int, float]] = {}      # future -> (case index, submitted at)
     try:
         while pending or in_flight:
@@ -362,8 +364,9 @@ def _kill(pool: ProcessPoolExecutor) -> None:
             pass
 
 
-def _isolated(ctx, worker, case, methods, timing, timeout) -> Mapping[str, Any]:
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker)
+def _isolated(ctx, worker, case, methods, timing, timeout, timing_runs=(None, None)) -> CaseResult | dict:
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_init_worker,
+                               initargs=(None, *timing_runs))
     # the per-method deadlines bound the case; this is only a backstop
     limit = 2 * _budget(case, methods, timeout) + 2
     try:
@@ -373,7 +376,7 @@ def _isolated(ctx, worker, case, methods, timing, timeout) -> Mapping[str, Any]:
         return {"crash": "the worker process running this case died (crashed or was killed)"}
     except FutureTimeout:
         _kill(pool)
-        return {"crash": f"the case did not finish within {limit:g} s and was stopped"}
+        return {"crash": f"the case did not finish within {limit:g} s and was stopped", "status": TIMED_OUT}
     except BaseException:
         _kill(pool)
         raise
@@ -382,14 +385,16 @@ def _isolated(ctx, worker, case, methods, timing, timeout) -> Mapping[str, Any]:
 
 
 def run_batch(paths: Sequence[str | os.PathLike] | str | os.PathLike, methods: str | Sequence[str] | None = None, timing: bool = True,
-              jobs: int | None = 1, timeout: float | None = None, tags: Sequence[str] = ()) -> BatchRun:
+              jobs: int | None = 1, timeout: float | None = None, tags: Sequence[str] = (),
+              runs: int | None = None, warmup: int | None = None) -> BatchRun:
     """Load the suites under ``paths`` and run every case: what ``derivcmp batch`` does.
 
     ``methods`` overrides each case's own list (names, families or ``"all"``);
     ``jobs``: worker processes (1, the default here, runs in this process;
     ``None`` for every core); ``timeout``: seconds per method and for the
     reference (``None``: no limit; with ``jobs=1`` a limit makes each method
-    run in a forked child).  Mistakes in the files raise ``DerivcmpError``
+    run in a forked child); ``runs`` / ``warmup``: timed and discarded runs
+    per method, as ``eval --runs/--warmup``.  Mistakes in the files raise ``DerivcmpError``
     listing them.  Returns a ``BatchRun``; ``summarize(run)`` gives the
     per-method summary and ``check(run)`` the CI verdicts.
     """
@@ -398,7 +403,8 @@ def run_batch(paths: Sequence[str | os.PathLike] | str | os.PathLike, methods: s
     if loaded.errors:
         raise DerivcmpError("\n".join(str(d) for d in loaded.errors))
     names = resolve_methods(methods) if methods else None
-    return run_cases(loaded.cases, names, timing=timing, jobs=jobs, timeout=timeout)
+    return run_cases(loaded.cases, names, timing=timing, jobs=jobs, timeout=timeout, runs=runs,
+                     warmup=warmup)
 
 
 # --- summaries -----------------------------------------------------------------
@@ -406,27 +412,30 @@ def run_batch(paths: Sequence[str | os.PathLike] | str | os.PathLike, methods: s
 def summarize(run: BatchRun) -> dict[str, dict[str, Any]]:
     """Per method: cases ok / not ok, median and worst error, median time, wins."""
     out: dict[str, dict[str, Any]] = {}
-    winners = [most_accurate(r.document) for r in run.results]
+    winners = [most_accurate(r.comparison.results) for r in run.results]
     for name in run.methods:
         errs: list[tuple[float, str]] = []
         times: list[float] = []
         ok = not_ok = not_applicable = no_derivative = wins = 0
         for r, best in zip(run.results, winners):
-            m = r.method(name)
-            if m is None:
+            g = r.graded(name)
+            if g is None:
                 continue
-            if m["status"] == OK:
+            status = g.outcome.status
+            if status == OK:
                 ok += 1
-            elif m["status"] == NOT_APPLICABLE:
+            elif status == NOT_APPLICABLE:
                 not_applicable += 1
-            elif m["status"] in (UNDEFINED, NOT_DIFFERENTIABLE):
+            elif status in (UNDEFINED, NOT_DIFFERENTIABLE):
                 no_derivative += 1      # nothing to grade: the derivative does not exist there
             else:
                 not_ok += 1
-            if m["status"] == OK and m["rel_error"] is not None:
-                errs.append((m["rel_error"], r.case.id))
-            if m["time"] and m["time"].get("eval_s") is not None:
-                times.append(m["time"]["eval_s"])
+            err = finite(g.rel_error)
+            if status == OK and err is not None:
+                errs.append((err, r.case.id))
+            t = r.eval_s(g)
+            if t is not None:
+                times.append(t)
             wins += name in best
         worst = max(errs, default=None)
         cases = len(run.results)
@@ -467,238 +476,13 @@ def git_commit(cwd: str | None = None) -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-# --- checks: tolerances, expected values, baselines ------------------------------
-
-MARK_WORSE, MARK_BETTER, MARK_NEW_FAILURE, MARK_FIXED = "+", "-", "!", "*"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One line of a check: a case × method (or the case's reference / expected)."""
-
-    case: CaseResult
-    name: str                         # a method, or "reference" / "expected"
-    passed: bool
-    message: str = ""                 # why it failed, or a note
-    mark: str = ""                    # "+", "-", "!", "*" against the baseline
-    rel_error: float | None = None
-    tolerance: float | None = None
-    skipped: bool = False             # not checked (not applicable, no reference)
-    baseline_rel_error: float | None = None
-    time_ratio: float | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.case.case.file, self.case.case.id, self.name)
-
-
-@dataclass
-class CheckReport:
-    verdicts: list[Verdict]
-    factor: float
-    baseline_path: str | None = None
-    baseline_env: dict[str, Any] | None = None
-    missing: list[tuple[str, str]] = field(default_factory=list)   # in the baseline, not run
-    time_ratios: dict[str, float] = field(default_factory=dict)    # per method, median of ratios
-    slowdown_factor: float | None = None
-    slow_methods: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def failures(self) -> list[Verdict]:
-        return [v for v in self.verdicts if not v.passed]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures and not self.slow_methods
-
-    def __post_init__(self) -> None:
-        self._by_case: dict[int, list[Verdict]] = {}
-        for v in self.verdicts:
-            self._by_case.setdefault(id(v.case), []).append(v)
-
-    def for_case(self, r: CaseResult) -> list[Verdict]:
-        return self._by_case.get(id(r), [])
-
-
-def _method_verdict(r: CaseResult, m: Mapping[str, Any]) -> Verdict:
-    name, case = m["name"], r.case
-    tol = case.tolerance_for(name)
-    ref_status = r.reference_status
-    if r.crashed:
-        return Verdict(r, name, False, r.crashed, tolerance=tol)
-    if ref_status != OK:
-        # no reference value: nothing to grade (the reference verdict covers it)
-        return Verdict(r, name, True, f"reference is {ref_status}", tolerance=tol, skipped=True)
-    if m["status"] == NOT_APPLICABLE:
-        return Verdict(r, name, True, m["message"] or "not applicable", tolerance=tol, skipped=True)
-    err = m["rel_error"]
-    if tol is None:
-        return Verdict(r, name, True, "no tolerance" if m["status"] == OK else (m["message"] or m["status"]),
-                       rel_error=err)
-    if m["status"] != OK or err is None:
-        return Verdict(r, name, False, f"{m['status']}: {m['message'] or 'no value'}", rel_error=err,
-                       tolerance=tol)
-    # tolerances apply component-wise: a bad small component fails the case
-    comp = m.get("component_rel_error")
-    if comp is not None and comp > tol >= err:
-        return Verdict(r, name, False, f"rel error {comp:.2e} (worst component) > tolerance {tol:.0e}",
-                       rel_error=err, tolerance=tol)
-    if err > tol:
-        return Verdict(r, name, False, f"rel error {err:.2e} > tolerance {tol:.0e}", rel_error=err,
-                       tolerance=tol)
-    return Verdict(r, name, True, rel_error=err, tolerance=tol)
-
-
-def _case_verdicts(r: CaseResult) -> list[Verdict]:
-    out = []
-    ref = r.document["reference"]
-    if r.crashed or ref["status"] != r.case.expect or r.case.expect != OK:
-        passed = not r.crashed and ref["status"] == r.case.expect
-        msg = (r.crashed or f"reference is {ref['status']}, expected {r.case.expect}"
-               + (f" ({ref['message']})" if ref.get("message") else ""))
-        out.append(Verdict(r, "reference", passed, "" if passed else msg))
-    if r.case.expected is not None and not r.crashed:
-        e = r.expected or {}
-        out.append(Verdict(r, "expected", bool(e.get("ok")), e.get("message") or "",
-                           rel_error=e.get("rel_error"), tolerance=r.case.expected_tolerance))
-    return out
-
-
-def check(run: BatchRun, baseline: Mapping[str, Any] | None = None, factor: float = 10.0,
-          fail_on_slowdown: float | None = None, baseline_path: str | None = None) -> CheckReport:
-    """Every verdict of ``derivcmp check`` on a finished run.
-
-    Tolerances, ``expected`` values and ``expect`` statuses come from the
-    cases; ``baseline`` is a document from ``load_baseline`` (errors that grew
-    past ``factor`` × the baseline fail; ``fail_on_slowdown`` likewise for
-    median evaluation time).  ``report.passed``, ``report.failures`` and
-    ``report.verdicts`` (one per case × method, plus reference/expected
-    checks) say what happened.
-    """
-    index = _baseline_index(baseline) if baseline else None
-    verdicts: list[Verdict] = []
-    ratios: dict[str, list[float]] = {}
-    for r in run.results:
-        verdicts.extend(_case_verdicts(r))
-        for m in r.document["methods"]:
-            v = _method_verdict(r, m)
-            if index is not None:
-                v = _against_baseline(v, m, index.get((r.case.file, r.case.id)) or
-                                      index.get((os.path.basename(r.case.file), r.case.id)), factor)
-                if v.time_ratio is not None:
-                    ratios.setdefault(v.name, []).append(v.time_ratio)
-            verdicts.append(v)
-    report = CheckReport(verdicts, factor, baseline_path, (baseline or {}).get("environment"))
-    if index is not None:
-        ran = {(r.case.file, r.case.id) for r in run.results} | {
-            (os.path.basename(r.case.file), r.case.id) for r in run.results}
-        report.missing = [(c["file"], c["id"]) for c in baseline.get("cases", [])
-                          if (c["file"], c["id"]) not in ran
-                          and (os.path.basename(c["file"]), c["id"]) not in ran]
-        report.time_ratios = {k: statistics.median(v) for k, v in ratios.items()}
-        if not run.timing or not baseline.get("timing"):
-            report.notes.append("timing not compared (run or baseline without timing)")
-        report.slowdown_factor = fail_on_slowdown
-        if fail_on_slowdown:
-            report.slow_methods = [k for k, q in report.time_ratios.items() if q > fail_on_slowdown]
-    return report
-
-
-def _against_baseline(v: Verdict, m: Mapping[str, Any], base_case, factor: float) -> Verdict:
-    from dataclasses import replace
-    if base_case is None:
-        return replace(v, message=v.message or "new (not in the baseline)")
-    b = base_case["methods"].get(v.name)
-    if b is None:
-        return v
-    was_ok = b.get("passed", True)
-    mark, passed, message = "", v.passed, v.message
-    base_err, err = b.get("rel_error"), v.rel_error
-    if was_ok and not v.passed:
-        mark = MARK_NEW_FAILURE
-    elif not was_ok and v.passed and not v.skipped:
-        mark = MARK_FIXED
-        message = message or "fixed (failed in the baseline)"
-    elif base_err is not None and not v.skipped:
-        if err is None:
-            mark, passed = MARK_WORSE, False
-            message = f"{m['status']}: no error now (baseline rel error {base_err:.2e})"
-        else:
-            ratio = max(err, ERROR_FLOOR) / max(base_err, ERROR_FLOOR)
-            if ratio > factor:
-                mark, passed = MARK_WORSE, False
-                message = (f"rel error {err:.2e} is {ratio:.3g}× the baseline {base_err:.2e} "
-                           f"(limit {factor:g}×)")
-            elif ratio < 1 / factor:
-                mark = MARK_BETTER
-                message = message or f"rel error {err:.2e}, baseline {base_err:.2e} ({1 / ratio:.3g}× better)"
-    time_ratio = None
-    t, bt = (m.get("time") or {}).get("eval_s"), b.get("eval_s")
-    if t and bt and m["status"] == OK:
-        time_ratio = t / bt
-    return replace(v, passed=passed, mark=mark, message=message, baseline_rel_error=base_err,
-                   time_ratio=time_ratio)
-
-
-def _baseline_index(baseline: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
-    """By (file, id), and by (file name, id) where that is unambiguous."""
-    index: dict[tuple[str, str], Mapping[str, Any]] = {}
-    by_name: dict[tuple[str, str], list] = {}
-    for c in baseline.get("cases", []):
-        index[(c["file"], c["id"])] = c
-        by_name.setdefault((os.path.basename(c["file"]), c["id"]), []).append(c)
-    for k, v in by_name.items():
-        if len(v) == 1:
-            index.setdefault(k, v[0])
-    return index
-
-
-def baseline_document(run: BatchRun, report: CheckReport | None = None) -> dict[str, Any]:
-    """What ``--save-baseline`` writes: per case × method error, time and verdict."""
-    verdict = {v.key: v for v in (report.verdicts if report else [])}
-    cases = []
-    for r in run.results:
-        methods = {}
-        for m in r.document["methods"]:
-            v = verdict.get((r.case.file, r.case.id, m["name"]))
-            methods[m["name"]] = {"status": m["status"], "rel_error": m["rel_error"],
-                                  "eval_s": (m["time"] or {}).get("eval_s"),
-                                  "passed": True if v is None else v.passed}
-        cases.append({"file": r.case.file, "id": r.case.id, "reference_status": r.reference_status,
-                      "methods": methods})
-    env = environment()
-    env["git_commit"] = git_commit()
-    env["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return {"schema": BASELINE_SCHEMA, "timing": run.timing, "environment": env, "cases": cases}
-
-
-def baseline_json(doc: Mapping[str, Any]) -> str:
-    """The baseline as text: one line per case, so a change shows as a small diff."""
-    import json
-    head = {k: v for k, v in doc.items() if k != "cases"}
-    lines = json.dumps(head, indent=1, allow_nan=False)[:-2].rstrip()
-    cases = ",\n".join("  " + json.dumps(c, allow_nan=False) for c in doc["cases"])
-    return f'{lines},\n "cases": [\n{cases}\n ]\n}}\n'
-
-
-def load_baseline(path: str) -> dict[str, Any]:
-    """The baseline at ``path``, validated against its schema (``baseline_schema``)."""
-    from . import baseline_schema
-    return baseline_schema.load(path)
-
-
 __all__ = [
     "BatchRun",
     "CaseResult",
-    "CheckReport",
-    "Verdict",
-    "baseline_document",
-    "check",
+    "crashed_result",
     "default_jobs",
     "environment",
-    "load_baseline",
-    "most_accurate",
+    "git_commit",
     "run_batch",
     "run_case",
     "run_cases",

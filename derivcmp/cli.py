@@ -146,6 +146,26 @@ def main() -> None:
     """Compare symbolic, finite-difference and automatic differentiation."""
 
 
+def _timing_options() -> list:
+    """``--runs`` and ``--warmup``, the same for ``eval``, ``batch`` and ``check``."""
+    return [click.option("--runs", type=click.IntRange(2, MAX_RUNS), default=None,
+                         help=f"Timed runs per method (each a batch of calls), as hyperfine  "
+                              f"[default: {DEFAULT_RUNS}]"),
+            click.option("--warmup", type=click.IntRange(0, MAX_RUNS), default=None,
+                         help=f"Runs to discard before timing  [default: {DEFAULT_WARMUP}]")]
+
+
+def _with_timing_options(fn):
+    for option in reversed(_timing_options()):
+        fn = option(fn)
+    return fn
+
+
+def _refuse_runs_without_timing(no_timing: bool, runs: int | None, warmup: int | None) -> None:
+    if no_timing and (runs is not None or warmup is not None):
+        raise click.UsageError("--runs and --warmup time the methods; they cannot go with --no-timing")
+
+
 @main.command("eval", cls=ExpressionCommand)
 @click.argument("expression")
 @click.option("--wrt", help="Variable(s) to differentiate by, comma separated (default: all).")
@@ -160,10 +180,7 @@ def main() -> None:
                    "default: the methods marked default there).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--no-timing", is_flag=True, help="Skip the timing runs.")
-@click.option("--runs", type=click.IntRange(2, MAX_RUNS), default=None,
-              help=f"Timed runs per method (each a batch of calls), as hyperfine  [default: {DEFAULT_RUNS}]")
-@click.option("--warmup", type=click.IntRange(0, MAX_RUNS), default=None,
-              help=f"Runs to discard before timing  [default: {DEFAULT_WARMUP}]")
+@_with_timing_options
 @click.option("--timeout", type=SECONDS, default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds each method (and the reference) may take; 0 for no limit.")
 @click.option("--step", "step", default=None, metavar="H",
@@ -177,8 +194,7 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
 
     EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).
     """
-    if no_timing and (runs is not None or warmup is not None):
-        raise click.UsageError("--runs and --warmup time the methods; they cannot go with --no-timing")
+    _refuse_runs_without_timing(no_timing, runs, warmup)
     if show and fmt in ("csv", "markdown"):
         raise DerivcmpError(f"--show prints text after the table: use it with --format table, or with "
                             f"--format json (each method's details then carry 'show'), not {fmt}")
@@ -430,6 +446,7 @@ def _suite_options(fn):
         click.option("--output", "-o", default="-", type=click.Path(dir_okay=False, allow_dash=True),
                      help="Write the report to FILE instead of stdout."),
         click.option("--no-timing", is_flag=True, help="Skip the timing runs."),
+        *_timing_options(),
         click.option("--timeout", type=SECONDS, default=DEFAULT_TIMEOUT, show_default=True,
                      help="Seconds each method (and the reference) may take per case; 0 for no limit."),
         click.option("--wrt", help="For .txt files: variable(s) to differentiate by (default: all)."),
@@ -444,8 +461,9 @@ def _suite_options(fn):
     return fn
 
 
-def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags):
+def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags, runs=None, warmup=None):
     """Load, report input problems on stderr, run with a progress bar."""
+    _refuse_runs_without_timing(no_timing, runs, warmup)
     from .batch import run_cases, summarize
     from .report.batch import progress
     from .suite import load
@@ -462,7 +480,7 @@ def _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags):
                             signal.signal(signal.SIGTERM, _terminate)))
     with progress(len(loaded.cases)) as advance:
         run = run_cases(loaded.cases, names, timing=not no_timing, jobs=jobs, timeout=timeout or None,
-                        on_result=advance)
+                        on_result=advance, runs=runs, warmup=warmup)
     # the report phase: what finished is written whole, whatever signal comes next
     # (timeout -s INT sends the group a second SIGINT)
     _ignore_signals()
@@ -605,14 +623,16 @@ def _finish(loaded, run, failed: bool = False, said: bool = False) -> None:
 
 @main.command("batch")
 @_suite_options
-def batch_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, order, tags) -> None:
+def batch_cmd(paths, methods, jobs, fmt, output, no_timing, runs, warmup, timeout, wrt, at, order,
+              tags) -> None:
     """Run every case in PATH... (TOML suites, .txt files, or directories of them).
 
     Prints a table per case and a summary per method; exits 2 if any file had
     mistakes (the good cases still run), 130 on Ctrl-C (after the report).
     """
     _refuse_outputs_that_are_inputs(paths, [("--output", output)])
-    loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags)
+    loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags,
+                                       runs, warmup)
     _emit_batch(run, summary, fmt, output)
     _finish(loaded, run, said=fmt == "table" and output == "-")
 
@@ -631,20 +651,22 @@ def batch_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
               help="Fail when a method's median eval-time ratio to the baseline exceeds FACTOR.")
 @click.option("--force-save", is_flag=True,
               help="Save the baseline even when this run failed its checks against that same file.")
-def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, order, tags, baseline,
-              save_baseline, junit, markdown, factor, fail_on_slowdown, force_save) -> None:
+def check_cmd(paths, methods, jobs, fmt, output, no_timing, runs, warmup, timeout, wrt, at, order, tags,
+              baseline, save_baseline, junit, markdown, factor, fail_on_slowdown, force_save) -> None:
     """Check PATH... for CI: tolerances, expected values, regressions vs a baseline.
 
     Exit 0 pass, 1 a check failed, 2 bad input.
     """
-    from . import batch as b
+    from . import checks
     from .report.batch import to_markdown
     from .report.junit import to_junit
     _refuse_outputs_that_are_inputs(paths, [("--output", output), ("--junit", junit),
                                             ("--markdown", markdown), ("--save-baseline", save_baseline)])
-    base = b.load_baseline(baseline) if baseline else None
-    loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags)
-    report = b.check(run, base, factor, fail_on_slowdown, baseline)
+    _refuse_runs_without_timing(no_timing, runs, warmup)
+    base = checks.load_baseline(baseline) if baseline else None
+    loaded, run, summary = _run_suites(paths, methods, jobs, no_timing, timeout, wrt, at, order, tags,
+                                       runs, warmup)
+    report = checks.check(run, base, factor, fail_on_slowdown, baseline)
     _emit_batch(run, summary, fmt, output, report)
     if junit:
         _write(junit, to_junit(report, loaded.diagnostics, run.elapsed_s))
@@ -662,7 +684,7 @@ def check_cmd(paths, methods, jobs, fmt, output, no_timing, timeout, wrt, at, or
             click.echo(f"not saving {save_baseline}: this run failed its checks against that same "
                        "baseline (use --force-save to replace it anyway)", err=True)
         else:
-            if _write(save_baseline, b.baseline_json(b.baseline_document(run, report))):
+            if _write(save_baseline, checks.baseline_json(checks.baseline_document(run, report))):
                 click.echo(f"saved baseline {save_baseline} ({len(run.results)} cases)", err=True)
     _finish(loaded, run, failed=not report.passed, said=fmt == "table" and output == "-")
 

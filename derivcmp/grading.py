@@ -52,8 +52,9 @@ def graded(results: Iterable[Graded]) -> list[Graded]:
 
 def most_accurate(results: Iterable[Graded]) -> list[str]:
     """The graded method(s) with the smallest relative error (ties all count);
-    none when fewer than two methods were graded."""
-    pool = graded(results)
+    none when fewer than two methods were graded.  A non-finite error
+    (which the JSON shows as null) is no candidate."""
+    pool = [g for g in graded(results) if math.isfinite(g.rel_error)]
     if len(pool) < 2:
         return []
     best = min(g.rel_error for g in pool)

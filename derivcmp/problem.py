@@ -103,6 +103,11 @@ class Graded:
     def name(self) -> str:
         return self.outcome.method
 
+    @property
+    def message(self) -> str | None:
+        """The method's own message and the grader's note, as one line."""
+        return "; ".join(m for m in (self.outcome.message, self.note) if m) or None
+
 
 @dataclass(frozen=True)
 class Comparison:

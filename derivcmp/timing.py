@@ -27,14 +27,20 @@ MAX_RUNS = 1000
 _SETTINGS = {"runs": DEFAULT_RUNS, "warmup": DEFAULT_WARMUP}
 
 
-@contextmanager
-def settings(runs: int | None = None, warmup: int | None = None) -> Iterator[None]:
-    """Measure with ``runs`` batches after ``warmup`` discarded ones inside this block."""
-    saved = dict(_SETTINGS)
+def configure(runs: int | None = None, warmup: int | None = None) -> None:
+    """Measure with ``runs`` batches after ``warmup`` discarded ones from now on
+    (None leaves a setting as it is): a batch worker process sets it once."""
     if runs is not None:
         _SETTINGS["runs"] = runs
     if warmup is not None:
         _SETTINGS["warmup"] = warmup
+
+
+@contextmanager
+def settings(runs: int | None = None, warmup: int | None = None) -> Iterator[None]:
+    """Measure with ``runs`` batches after ``warmup`` discarded ones inside this block."""
+    saved = dict(_SETTINGS)
+    configure(runs, warmup)
     try:
         yield
     finally:

@@ -18,6 +18,8 @@ from hang import no_hang
 from derivcmp import batch
 from derivcmp.batch import BatchRun, CaseResult, check, run_case, run_cases, summarize
 from derivcmp.compare import select_methods
+from derivcmp.grading import most_accurate
+from derivcmp.problem import Comparison, Graded, Outcome, Reference, Timing
 from derivcmp.suite import Case, load_toml
 
 SUITE = """
@@ -177,7 +179,7 @@ def test_summary_counts_medians_and_most_accurate(cases):
     assert fd["median_rel_error"] == pytest.approx(sum(errs) / 2)
     assert fd["worst_rel_error"] == errs[-1]
     assert fd["median_eval_s"] is None
-    wins = {name: sum(name in batch.most_accurate(r.document) for r in run.results) for name in s}
+    wins = {name: sum(name in most_accurate(r.comparison.results) for r in run.results) for name in s}
     assert {k: v["most_accurate"] for k, v in s.items()} == wins
     assert s["fd-central"]["most_accurate"] == 0
 
@@ -187,13 +189,10 @@ def test_summary_counts_medians_and_most_accurate(cases):
 def fake_result(cid: str, errors: dict, status="ok", ref="ok", expect="ok", eval_s=None, tol=None,
                 file="s.toml"):
     case = Case(id=cid, file=file, line=1, expr="x", at={"x": 1.0}, expect=expect, tolerance=tol or {})
-    methods = [{"name": m, "status": status, "message": None, "value": 1.0, "abs_error": e,
-                "rel_error": e, "time": None if eval_s is None else {"eval_s": eval_s[m]},
-                "details": {}} for m, e in errors.items()]
-    doc = {"schema": "derivcmp/2", "expression": "x", "wrt": ["x"], "order": 1, "at": {"x": 1.0},
-           "reference": {"status": ref, "value": 1.0, "exact": "1.0", "digits": 50, "message": None},
-           "methods": methods, "id": cid, "file": file}
-    return CaseResult(case, doc)
+    problem, _ = case.problem()
+    results = tuple(Graded(Outcome(m, status, 1.0, timing=None if eval_s is None else Timing(0.0, eval_s[m])),
+                           abs_error=e, rel_error=e) for m, e in errors.items())
+    return CaseResult(case, Comparison(problem, Reference(ref, 1.0, "1.0"), results))
 
 
 def verdicts(report):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -166,17 +165,6 @@ def rows(c: Comparison, timing: bool = True) -> list[dict[str, str]]:
     return out
 
 
-def most_accurate(doc: Mapping[str, Any]) -> list[str]:
-    """The method(s) of a ``derivcmp/1`` document with the smallest relative
-    error (ties all count); none when fewer than two methods were graded."""
-    graded = [(m["rel_error"], m["name"]) for m in doc["methods"]
-              if m["status"] == "ok" and m["rel_error"] is not None]
-    if len(graded) < 2:
-        return []
-    best = min(e for e, _ in graded)
-    return [name for e, name in graded if e == best]
-
-
 def csv_number(x: Any) -> str:
     """A CSV cell: the float's repr, or empty for None."""
     return "" if x is None else repr(float(x))
@@ -193,8 +181,8 @@ def csv_json(x: Any) -> str:
 
 
 def message(g: Graded) -> str | None:
-    """The method's own message and the grader's note, as one line."""
-    return "; ".join(m for m in (g.outcome.message, g.note) if m) or None
+    """The method's own message and the grader's note, as one line (``Graded.message``)."""
+    return g.message
 
 
 def heading(c: Comparison) -> str:

@@ -1,8 +1,9 @@
 """Reports of a batch: the JSON document, the terminal tables, CSV and Markdown.
 
-Everything here reads ``batch.BatchRun`` / ``batch.CheckReport`` data (built
-from ``derivcmp/1`` documents) and formats it; nothing is computed here that
-the JSON does not already hold, apart from layout.
+Everything here reads the typed results (``batch.BatchRun`` of
+``batch.CaseResult``, ``checks.CheckReport``) and formats them; nothing is
+computed here but layout.  The ``derivcmp-batch/2`` document is made only
+here, of one ``derivcmp/2`` document per case (``case_document``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import fmt_error, fmt_time, most_accurate
+from ..grading import most_accurate
+from ..problem import Graded
+from . import document, finite_or_none, fmt_error, fmt_time
 from .escape import markdown, markdown_code, visible
 from .text import CSV_FIELDS as EVAL_CSV_FIELDS
 from .text import csv_method_row
@@ -31,9 +34,14 @@ _SHORT_STATUS = {"not-differentiable": "not-diff", "not-applicable": "n/a", "und
                  "timeout": "timeout", "error": "error"}
 
 
+def case_document(r) -> dict[str, Any]:
+    """One case's ``derivcmp/2`` document, with its ``id`` and ``file``."""
+    return {**document(r.comparison, r.timing), "id": r.case.id, "file": r.case.file}
+
+
 def batch_document(run, summary: Mapping[str, Any], environment: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``derivcmp-batch/1`` object (DESIGN.md, "Batch JSON (spec)")."""
-    return {"schema": SCHEMA, "cases": [r.document for r in run.results], "summary": dict(summary),
+    """The ``derivcmp-batch/2`` object (DESIGN.md, "Batch JSON (spec)")."""
+    return {"schema": SCHEMA, "cases": [case_document(r) for r in run.results], "summary": dict(summary),
             "environment": dict(environment), "interrupted": run.interrupted}
 
 
@@ -64,11 +72,12 @@ def progress(total: int, console: Console | None = None) -> Iterator:
 
 # --- cells shared by every text format ------------------------------------------
 
-def method_cell(m: Mapping[str, Any]) -> str:
+def method_cell(g: Graded) -> str:
     """The relative error when graded, otherwise the (short) status."""
-    if m["status"] == "ok" and m["rel_error"] is not None:
-        return fmt_error(m["rel_error"])
-    return _SHORT_STATUS.get(m["status"], m["status"])
+    status, err = g.outcome.status, finite_or_none(g.rel_error)
+    if status == "ok" and err is not None:
+        return fmt_error(err)
+    return _SHORT_STATUS.get(status, status)
 
 
 def _files_differ(run) -> bool:
@@ -89,10 +98,10 @@ def _case_check(report, r) -> tuple[bool, str, str]:
     return (not failed), (f"FAIL {','.join(failed)}" if failed else "ok"), marks
 
 
-def _cell_with_mark(report, r, m) -> tuple[str, str, bool]:
+def _cell_with_mark(report, r, g: Graded) -> tuple[str, str, bool]:
     """(change mark, cell text, passed) for one case × method."""
-    text = method_cell(m)
-    v = None if report is None else next((v for v in report.for_case(r) if v.name == m["name"]), None)
+    text = method_cell(g)
+    v = None if report is None else report.verdict(r, g.name)
     if v is None:
         return "", text, True
     return v.mark, text, v.passed
@@ -104,11 +113,11 @@ def case_rows(run, report=None):
     for r in run.results:
         cells = []
         for name in run.methods:
-            m = r.method(name)
-            cells.append(("", "", True) if m is None else _cell_with_mark(report, r, m))
+            g = r.graded(name)
+            cells.append(("", "", True) if g is None else _cell_with_mark(report, r, g))
         verdict = _case_check(report, r) if report is not None else None
-        yield (case_label(r, with_file), r.reference_status, cells, ", ".join(most_accurate(r.document)) or "-",
-               verdict)
+        yield (case_label(r, with_file), r.reference_status, cells,
+               ", ".join(most_accurate(r.comparison.results)) or "-", verdict)
 
 
 def footer(run, report=None) -> list[str]:
@@ -250,7 +259,7 @@ def to_csv(run, report=None) -> str:
     w.writeheader()
     verdicts = {v.key: v for v in report.verdicts} if report is not None else {}
     for r in run.results:
-        d = r.document
+        d = case_document(r)
         ref = d["reference"]
         for m in d["methods"]:
             row = {"file": r.case.file, "id": r.case.id, "expression": d["expression"],

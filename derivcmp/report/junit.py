@@ -27,7 +27,7 @@ def to_junit(report, diagnostics: Iterable = (), elapsed_s: float = 0.0) -> str:
 
     for v in report.verdicts:
         r = v.case
-        names = [m["name"] for m in r.document["methods"]]
+        names = [g.name for g in r.comparison.results]
         share = r.seconds / max(1, len(names)) if v.name in names else 0.0
         tc = add(r.case.file, f"{r.case.id}[{v.name}]", share)
         c = counts[r.case.file]
@@ -84,5 +84,5 @@ def _detail(v) -> str:
     if v.mark:
         parts.append(f"mark {v.mark}")
     text = "; ".join(parts)
-    expr = v.case.document.get("expression")
+    expr = v.case.comparison.problem.text
     return f"{v.message}\n{expr}\n{text}".strip() if not v.passed else text

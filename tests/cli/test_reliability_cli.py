@@ -295,7 +295,7 @@ def test_a_zero_component_of_the_reference_is_measured_against_the_norm():
 # --- 5. deadlines cover everything a case computes -------------------------------------------------
 
 def test_a_runaway_expected_formula_has_its_own_deadline_and_keeps_the_results(tmp_path, monkeypatch):
-    import derivcmp.batch as batch_mod
+    import derivcmp.checks as batch_mod
 
     def forever(*a, **k):
         while True:
@@ -326,7 +326,7 @@ methods = ["ad-reverse"]
 
 
 def test_an_expected_formula_that_crashes_its_stage_is_an_error(monkeypatch):
-    import derivcmp.batch as batch_mod
+    import derivcmp.checks as batch_mod
     from derivcmp import deadline
     from derivcmp.compare import compare
     from derivcmp.suite import Case
