@@ -655,11 +655,9 @@ def _steps_decided(expr, subs):
             return a if (k > 0) == isinstance(e, sympy.Max) else b
         return e
 
-    targets = list(expr.atoms(sympy.Heaviside, sympy.sign, sympy.Max, sympy.Min)) \
-        if not isinstance(expr, list) else None
     if isinstance(expr, list):
         return [_steps_decided(e, subs) for e in expr]
-    if not targets:
+    if not expr.has(sympy.Heaviside, sympy.sign, sympy.Max, sympy.Min):
         return expr
     try:
         return expr.replace(lambda e: isinstance(e, (sympy.Heaviside, sympy.sign, sympy.Max, sympy.Min)),
@@ -892,7 +890,7 @@ def _shown(sides) -> list[str]:
     for n in (6, 20, 60):
         shown = [_brief(v, n) if v is not None else "" for v in vals]
         distinct = {repr(_flat(v)) for v in vals if v is not None}
-        if len(set(s for s in shown if s)) >= len(distinct):
+        if len({s for s in shown if s}) >= len(distinct):
             break
     return shown
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import string
 
 import pytest
-
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st

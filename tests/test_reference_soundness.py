@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 
 import mpmath
-import sympy
 import pytest
+import sympy
 
 from derivcmp import reference
 from derivcmp.backends import registry
