@@ -352,3 +352,37 @@ def test_numeric_one_sided_limits_decide_each_branch_exactly(monkeypatch):
     assert f"x+: 0.0; x-: {mpmath.nstr(slope, 6)}" in r.message
     r = ref("min(acosh(2.25 + x^2), acosh(2.25 + x^3))", "x=0", "x")
     assert r.status == OK and r.exact == "0"
+
+
+#: a unary shape, nested as deep as the parser allows (200 levels):
+#: (text prefix, depth, value step, derivative factor) in mpmath
+DEEP_SHAPES = {
+    "exp(-": (65, lambda u: mpmath.exp(-u), lambda u, v: -v),
+    "sqrt(1+": (65, lambda u: mpmath.sqrt(1 + u), lambda u, v: 1 / (2 * v)),
+    "atan(": (99, lambda u: mpmath.atan(u), lambda u, v: 1 / (1 + u * u)),
+}
+
+
+@pytest.mark.parametrize("shape", list(DEEP_SHAPES))
+def test_every_stage_answers_at_the_parsers_depth_limit(shape):
+    # parser, program (ad-reverse), symbolic and reference at the deepest nesting
+    # the parser accepts; exp(-...) and sqrt(1+...) at 65 levels took sympy past
+    # Python's default recursion limit (a stated limit, before sympy_bridge.deep)
+    depth, step, factor = DEEP_SHAPES[shape]
+    text = shape * depth + "x" + ")" * depth
+    with mpmath.workdps(80):
+        u, d = mpmath.mpf("0.5"), mpmath.mpf(1)
+        for _ in range(depth):
+            v = step(u)
+            d *= factor(u, v)
+            u = v
+        truth = d
+    sympy.core.cache.clear_cache()
+    r = ref(text, "x=0.5")
+    assert r.status == OK, r.message
+    with mpmath.workdps(80):
+        assert abs(mpmath.mpf(r.exact) - truth) <= abs(truth) * mpmath.mpf(10) ** -45
+    c = compare_text(text, at="x=0.5", timing=False, methods=["symbolic", "ad-reverse"])
+    for g in c.results:
+        assert g.outcome.status == OK, (g.name, g.outcome.message)
+        assert g.rel_error < 1e-12, g.name
