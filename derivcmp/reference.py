@@ -638,8 +638,13 @@ def _steps_decided(expr, subs):
     (it cannot see the sign), and builds Max/Min of long exact expressions by
     comparing them (seconds each); the sign of the exact difference, from
     ``_exact_sign``, decides both at once."""
+    known: dict[Any, int] = {}
+
     def sign_at(u):
-        return _exact_sign(u.xreplace(subs), None)
+        # the same argument recurs throughout a derivative (once per term)
+        if u not in known:
+            known[u] = _exact_sign(u.xreplace(subs), None)
+        return known[u]
 
     def branch(e):
         if isinstance(e, sympy.Heaviside):
