@@ -325,9 +325,11 @@ def taylor_error_scale(expr: Expr, var: str, point, order: int) -> float:
     coefficient the sum of the absolute values of the terms that make it up)
     through the expression, a primitive's partials taken in absolute value
     and widened by the error of the values they are evaluated at (first
-    order: ``|d^a f| + sum_m |d^(a+e_m) f| S_m``).  ``n! m_n`` is then the
-    size of the terms whose cancellation the method computes, and so the
-    scale of its rounding error."""
+    order: ``|d^a f| + sum_m |d^(a+e_m) f| S_m``), and a higher partial
+    counted at least at the size of the lower partials it is derived from
+    (the Hessian analysis of ``error_scale`` does the same).  ``n! m_n`` is
+    then the size of the terms whose cancellation the method computes, and so
+    the scale of its rounding error."""
     import itertools
     import math
 
@@ -378,7 +380,13 @@ def taylor_error_scale(expr: Expr, var: str, point, order: int) -> float:
             series = [mpmath.mpf(0)] * (n + 1)
             for total in range(1, n + 1):
                 for idx in itertools.combinations_with_replacement(live, total):
-                    weight = (p(idx) + mpmath.fsum(p(idx + (m,)) * args[m][1] for m in live))
+                    # a higher partial is accurate only at the scale of the lower ones it is
+                    # derived from (AD differentiates the rule's formula: atanh' =
+                    # 1/((1-x)(1+x)) gives atanh'' from -1 - x + 1 - x, O(1) terms that
+                    # cancel to -2x), as in error_scale's Hessian analysis
+                    derived_from = max((p(idx[:j]) for j in range(1, len(idx))), default=0)
+                    weight = (max(p(idx), derived_from)
+                              + mpmath.fsum(p(idx + (m,)) * args[m][1] for m in live))
                     if not weight:
                         continue
                     term = [mpmath.mpf(1)] + [mpmath.mpf(0)] * n
