@@ -643,7 +643,7 @@ def _steps_decided(expr, subs):
     def sign_at(u):
         # the same argument recurs throughout a derivative (once per term)
         if u not in known:
-            known[u] = _exact_sign(u.xreplace(subs), None)
+            known[u] = _exact_sign(_elementary(u.xreplace(subs)), None)
         return known[u]
 
     def branch(e):

@@ -386,3 +386,14 @@ def test_every_stage_answers_at_the_parsers_depth_limit(shape):
     for g in c.results:
         assert g.outcome.status == OK, (g.name, g.outcome.message)
         assert g.rel_error < 1e-12, g.name
+
+
+def test_a_kink_whose_argument_uses_hypot_is_decided_at_each_offset():
+    # found by fuzz/run.py (seed 1796062709): relu(log10(hypot(y, 1))) at y = 0 has its
+    # argument >= 0 on both sides, so relu(u) = u and the second derivative is 1/ln 10;
+    # the sign of hypot's argument at an offset was not decided (sympy's evalf keeps
+    # the codegen hypot unevaluated) and the reference could not decide
+    r = ref("relu(log10(hypot(y, 1)))", "y=0", "y", 2)
+    assert r.status == OK, r.message
+    with mpmath.workdps(60):
+        assert abs(mpmath.mpf(r.exact) - 1 / mpmath.log(10)) < mpmath.mpf(10) ** -48
