@@ -611,6 +611,7 @@ def judge(comparison) -> list[tuple[str, str, str, bool]]:
     near_overflow = (not all(math.isfinite(float(v)) and abs(float(v)) < BIG for v in values)
                      or ref_size >= BIG)
     kinks = ref.details.get("kinks")
+    underflow = intermediate_underflow(program, point)
 
     def error_of(g):
         got = np.ravel(np.asarray(g.outcome.value, dtype=float))
@@ -625,7 +626,12 @@ def judge(comparison) -> list[tuple[str, str, str, bool]]:
         if st_ == NOT_APPLICABLE:
             continue
         if g.name == "fd-central":
-            out.extend(_judge_fd(g, expr, wrt, point, order, exact, ref_size, near_overflow))
+            found = _judge_fd(g, expr, wrt, point, order, exact, ref_size, near_overflow)
+            if underflow:
+                # the stencil's float64 values lose the underflowed operand as well
+                found = [(m, "limit: float64 underflow of an intermediate", f"{underflow}; {why}", False)
+                         if bug else (m, c, why, bug) for m, c, why, bug in found]
+            out.extend(found)
             continue
         # ad-reverse and symbolic: exact formulas evaluated in float64
         if st_ != OK:
@@ -657,6 +663,8 @@ def judge(comparison) -> list[tuple[str, str, str, bool]]:
         why = f"error {err:.3g} > tolerance {tol:.3g} (|ref| {ref_size:.3g}, error scale {scale:.3g})"
         if kinks:
             out.append((g.name, "limit: chain rule at a kink", f"{kinks[0]}; {why}", False))
+        elif underflow:
+            out.append((g.name, "limit: float64 underflow of an intermediate", f"{underflow}; {why}", False))
         elif scale >= BIG:
             out.append((g.name, "limit: float64 overflow", f"error scale overflows; {why}", False))
         else:
@@ -867,4 +875,34 @@ def formula_overflows(problem) -> str | None:
                 continue
             if big or v in (sympy.oo, -sympy.oo, sympy.zoo):
                 return f"{str(node)[:60]} is {mpmath.nstr(mpmath.mpf(sympy.Float(v, 20)._mpf_), 3) if big else v} here"
+    return None
+
+
+def intermediate_underflow(program, point) -> str | None:
+    """Which node of the expression is nonzero exactly but below float64's
+    normal range (2.2e-308) at the point, or None: float64 loses it (z^2 at
+    z = 1e-228 is 0, which may put a following abs on its kink)."""
+    import mpmath
+
+    from derivcmp.primitives import CONSTANTS
+    from derivcmp.program import CONST, INPUT, OP, describe
+
+    vals = []
+    with mpmath.workdps(40):
+        for slot in program.slots:
+            if slot.kind == INPUT:
+                vals.append(mpmath.mpf(float(point[slot.name])))
+            elif slot.kind == CONST:
+                node = slot.node
+                vals.append(mpmath.mpf(node.text) if hasattr(node, "text") else CONSTANTS[node.name][1]())
+            else:
+                try:
+                    v = slot.prim.mp(*[vals[a] for a in slot.args])
+                except (ValueError, ZeroDivisionError, OverflowError):
+                    return None
+                if isinstance(v, mpmath.mpc):
+                    return None
+                if slot.kind == OP and v != 0 and abs(v) < mpmath.mpf(2.2250738585072014e-308):
+                    return f"{describe(slot.node)} is {mpmath.nstr(v, 3)}, below float64's normal range"
+                vals.append(v)
     return None

@@ -242,3 +242,16 @@ def test_a_higher_partial_is_only_as_accurate_as_the_rule_it_comes_from():
     assert values["ad-reverse"] == pytest.approx(values["ad-forward"], rel=1e-12)
     assert abs(values["ad-reverse"] - float(c.reference.value)) < 1e-41
     assert judge(c) == []
+
+
+def test_an_intermediate_that_underflows_is_a_limit():
+    # found by fuzz/run.py (seed 1796062709): z^2 at z = -1.24e-228 is 1.5e-456, 0 in
+    # float64, which puts abs on its kink: fd-central and ad-reverse return 0 against
+    # the true -2.48e-228; float64 lost the operand (the methods warn of the underflow)
+    from derivcmp.compare import compare_text
+    c = compare_text("abs(z^2)", wrt="z", at="z=-1.2402427732543168e-228", timing=False)
+    findings = judge(c)
+    assert findings, "the methods are off: the judge must say why"
+    assert {f[1] for f in findings} == {"limit: float64 underflow of an intermediate"}
+    assert all(f[2].startswith("^ at column 5 (z^2) is 1.54e-456, below float64's normal range") for f in findings)
+    assert not any(f[3] for f in findings)
