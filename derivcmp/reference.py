@@ -167,6 +167,9 @@ def _compute(problem: Problem, digits: int) -> Reference:
     ref = _differentiate(problem, digits, kinks, safe)
     if ref.message:
         ref = replace(ref, message=sympy_bridge.restore_names(ref.message, safe))
+    if ref.details.get("kink_fallback"):
+        ref = replace(ref, details={**ref.details,
+                                    "kink_fallback": sympy_bridge.restore_names(ref.details["kink_fallback"], safe)})
     if notes:
         ref = replace(ref, details={**ref.details, "note": notes[0]})
     return ref
@@ -685,7 +688,15 @@ def _steps_decided(expr, subs):
     def sign_at(u):
         # the same argument recurs throughout a derivative (once per term)
         if u not in known:
-            known[u] = _exact_sign(_elementary(u.xreplace(subs)), None)
+            exact = u.xreplace(subs)
+            try:
+                exact = _elementary(exact)
+            except ValueError:
+                # sympy factors the huge exact rationals of a tiny offset to simplify
+                # a square root, and its factorint can fail there ("... is not a
+                # prime factor of ..."): the codegen form evaluates as well
+                pass
+            known[u] = _exact_sign(exact, None)
         return known[u]
 
     def branch(e):
@@ -781,16 +792,33 @@ def _at_kink(problem: Problem, deriv, subs, kinks: list[str], digits: int) -> Re
     which way was used (and why sympy's was not, in ``kink_fallback``).
     """
     symbolic, why_not = _symbolic_sides(problem.wrt, deriv, subs)
+
+    def numeric():
+        out = []
+        for name in problem.wrt:
+            sym = sympy_bridge.symbol(name)
+            for sign in (1, -1):
+                got, why = _limit(deriv, subs, sym, sign)
+                out.append((name, "+" if sign > 0 else "-", got, why))
+        return out
+
     if symbolic is not None:
         sides, agree = symbolic
-        return _kink_verdict(sides, kinks, digits, "symbolic limit", _SYMBOLIC_WAY, {}, agree)
-    sides = []
-    for name in problem.wrt:
-        sym = sympy_bridge.symbol(name)
-        for sign in (1, -1):
-            got, why = _limit(deriv, subs, sym, sign)
-            sides.append((name, "+" if sign > 0 else "-", got, why))
-    return _kink_verdict(sides, kinks, digits, "numeric limit", _NUMERIC_WAY, {"kink_fallback": why_not})
+        # sympy's limit can step over a step function of a composite argument as
+        # if it were continuous (Heaviside(atanh(x))/(1 - x^2) at 0+ and 0-: 1/2
+        # both), so its answer stands only where the numeric limits, when they
+        # can be taken, do not contradict it
+        try:
+            checked = numeric()
+        except CannotDecide:
+            return _kink_verdict(sides, kinks, digits, "symbolic limit", _SYMBOLIC_WAY, {}, agree)
+        conflict = next((f"{n}{s}" for (*_, g, _), (n, s, h, _w) in zip(sides, checked)
+                         if (g is None) != (h is None) or (g is not None and _differ(g[0], h[0], h[1]))), None)
+        if conflict is None:
+            return _kink_verdict(sides, kinks, digits, "symbolic limit", _SYMBOLIC_WAY, {}, agree)
+        return _kink_verdict(checked, kinks, digits, "numeric limit", _NUMERIC_WAY,
+                             {"kink_fallback": f"sympy's limit disagreed with the numeric limits ({conflict})"})
+    return _kink_verdict(numeric(), kinks, digits, "numeric limit", _NUMERIC_WAY, {"kink_fallback": why_not})
 
 
 def _kink_verdict(sides, kinks, digits, method, how, extra, agree: bool | None = None) -> Reference:

@@ -397,3 +397,20 @@ def test_a_kink_whose_argument_uses_hypot_is_decided_at_each_offset():
     assert r.status == OK, r.message
     with mpmath.workdps(60):
         assert abs(mpmath.mpf(r.exact) - 1 / mpmath.log(10)) < mpmath.mpf(10) ** -48
+
+
+@pytest.mark.parametrize("text, right", [("relu(atanh(x/2))", "0.5"), ("relu(atanh(x))", "1.0"),
+                                         ("relu(asinh(x))", "1.0"),
+                                         ("relu(atanh(x/hypot(x, 2)))", "0.5")])
+def test_sympys_limit_through_a_step_of_a_composite_argument_is_checked(text, right):
+    # sympy.limit(Heaviside(atanh(x))/(1 - x^2), x, 0, "+") and "-" are both 1/2: it
+    # treats the step as continuous, and the reference called relu(atanh(x/2)) at 0
+    # differentiable with derivative 1/4 (the mean of the one-sided 1/2 and 0).  The
+    # numeric limits contradict it; they decide, and say why.  (The hypot case also
+    # met sympy's factorint failing on the huge exact rationals of a tiny offset,
+    # found by fuzz/run.py, seed 1796063930.)
+    r = ref(text, "x=0")
+    assert r.status == NOT_DIFFERENTIABLE, (r.status, r.value)
+    assert f"x+: {right}; x-: 0.0" in r.message
+    assert r.details["kink_method"] == "numeric limit"
+    assert r.details["kink_fallback"] == "sympy's limit disagreed with the numeric limits (x+)"
