@@ -30,8 +30,10 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from reference_classes import (
     cancellations,
+    composite_kinks,
     hidden_kinks,
     judge_cancellation,
+    judge_composite_kink,
     judge_hidden_kink,
     judge_scaled,
     scaled,
@@ -141,6 +143,7 @@ def run_classes(args, seconds: float, counts, categories, crashes) -> collection
 
     tried = collections.Counter()
     kinds = [("hidden kink", hidden_kinks(), judge_hidden_kink),
+             ("composite kink", composite_kinks(), judge_composite_kink),
              ("scaled 1e-40..1e40", scaled(), judge_scaled),
              ("cancellation < 1e-300", cancellations(), judge_cancellation)]
 

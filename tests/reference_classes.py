@@ -6,6 +6,11 @@
   number;
 * expressions scaled by 10^-40 ... 10^40: ``s*f`` has the status of ``f`` and
   ``s`` times its value;
+* kinks of a composite argument: ``relu(g(a*x))``, ``abs(g(a*x))^1.5``, ...
+  at 0, where ``g`` is a smooth function with ``g(0) = 0`` and ``g'(0) > 0``
+  (atanh, asinh, sin, ...): whether the derivative exists is known from the
+  template alone (sympy's limit steps over Heaviside(atanh(x)) as if it
+  were continuous);
 * cancellations below 1e-300: ``g(x + t) - g(x)`` with ``t = 1e-300 * 10^-k``:
   the reference agrees with mpmath at 3000 digits or says it cannot certify.
 
@@ -33,6 +38,37 @@ def hidden_kinks(draw):
     c = draw(st.sampled_from(EXACT_ZEROS))
     template = draw(st.sampled_from(KINKS))
     return template.format(c=f"({c})"), "x=0"
+
+
+#: smooth, g(0) = 0, g'(0) > 0: a kink of g(a*x) at 0 is a kink of x
+THROUGH = ("atanh", "asinh", "sin", "tan", "sinh", "atan", "tanh", "expm1", "log1p", "erf")
+#: template -> (status, value at 0 if it exists)
+COMPOSITE_KINKS = {"relu({g}({a}*x))": (NOT_DIFFERENTIABLE, None),
+                   "abs({g}({a}*x))": (NOT_DIFFERENTIABLE, None),
+                   "max({g}({a}*x), 0) + x": (NOT_DIFFERENTIABLE, None),
+                   "relu({g}({a}*x))^2": (OK, 0), "abs({g}({a}*x))^1.5": (OK, 0),
+                   "{g}({a}*x)*abs({g}({a}*x)) + 2*x": (OK, 2)}
+
+
+@st.composite
+def composite_kinks(draw):
+    template = draw(st.sampled_from(sorted(COMPOSITE_KINKS)))
+    g = draw(st.sampled_from(THROUGH))
+    a = draw(st.sampled_from(["0.5", "1", "2", "3"]))
+    return template, g, a
+
+
+def judge_composite_kink(template: str, g: str, a: str) -> list[str]:
+    text = template.format(g=g, a=a)
+    r = _ref(text, "x=0")
+    status, value = COMPOSITE_KINKS[template]
+    if r.status == TIMEOUT or (r.status == ERROR and "cannot decide" in (r.message or "")):
+        return []
+    if r.status != status:
+        return [f"{text} at x=0: reference {r.status} {r.exact}, expected {status}"]
+    if status == OK and mpmath.mpf(r.exact) != value:
+        return [f"{text} at x=0: reference {r.exact}, expected {value}"]
+    return []
 
 
 SCALABLE = ("sin(x)", "exp(x)", "x^3", "abs(x)", "abs(x)^1.5", "x*sqrt(abs(x))", "x*cbrt(x)",

@@ -155,8 +155,10 @@ from hypothesis import given as _given
 from hypothesis import settings as _settings
 from reference_classes import (
     cancellations,
+    composite_kinks,
     hidden_kinks,
     judge_cancellation,
+    judge_composite_kink,
     judge_hidden_kink,
     judge_scaled,
     scaled,
@@ -167,6 +169,12 @@ from reference_classes import (
 @_given(hidden_kinks())
 def test_kinks_hidden_by_exact_constants_are_found(case):
     assert judge_hidden_kink(*case) == []
+
+
+@_settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(_HC))
+@_given(composite_kinks())
+def test_kinks_of_a_composite_argument_are_decided_right(case):
+    assert judge_composite_kink(*case) == []
 
 
 @_settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(_HC))
