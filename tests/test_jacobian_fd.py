@@ -17,7 +17,7 @@ import pytest
 from derivcmp import backends
 from derivcmp.backends import _jacobian, base
 from derivcmp.compare import compare_text, make_problem
-from derivcmp.expr import parse
+from derivcmp.expr import parse, variables
 from derivcmp.program import compile_program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,3 +197,50 @@ def test_an_entry_lost_in_rounding_is_unresolved_and_names_its_output():
     assert g.outcome.message.startswith("output 2: the difference is lost in rounding")
     # the probes at larger steps are counted: more than the 2 * 2n evaluations of one candidate
     assert g.outcome.details["function_evaluations"] > 2 * 4
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_richardson_natively_on_the_shipped_cases(case):
+    if "methods" in case and "richardson" not in case["methods"]:
+        pytest.skip("richardson is not one of the case's methods")
+    c = compare_text(case["expr"], wrt=",".join(case["wrt"]), at=_at(case), methods="richardson",
+                     timing=False, timeout=None)
+    (g,) = c.results
+    assert g.outcome.status == "ok", g.outcome.message
+    ref = c.reference
+    missing = {r["output"] - 1 for r in (ref.details or {}).get("undefined_rows", ())}
+    tol = base.entries()["richardson"].tolerance(1)
+    for j, row in enumerate(ref.exact):
+        for i, s in enumerate(row if j not in missing else ()):
+            t = float(mpmath.mpf(s))
+            assert abs(g.outcome.value[j, i] - t) <= tol * max(1.0, abs(t)), (j, i)
+    d = g.outcome.details
+    assert d["jacobian"].startswith("native") and "rows" not in d
+    # the central stencil at every step h0 * 2^-k: 2 distinct points per step and variable
+    # the expression reads (the centre too where a variable it ignores is moved), and f at
+    # x once where an output has no value there (to tell it from a stencil leaving a domain)
+    read = set(variables(parse(case["expr"])))
+    program = compile_program(parse(case["expr"]))
+    with np.errstate(all="ignore"):
+        undefined = not np.all(np.isfinite(program.evaluate({k: float(v) for k, v in case["at"].items()})))
+    cost = 2 * d["steps_tried"] * len(read & set(case["wrt"])) + (1 if set(case["wrt"]) - read else 0)
+    if case["id"] in ("sqrt-row-at-edge", "abs-row-at-kink"):
+        assert d["function_evaluations"] > cost        # lost differences probed, sqrt one-sided
+    else:
+        assert d["function_evaluations"] == cost + (1 if undefined else 0)
+
+
+def test_richardson_jacobian_costs_one_evaluation_of_every_output_per_point():
+    text = "[x*y, sin(x) + y^2, exp(x*y*z)]"
+    problem, _ = make_problem(text, wrt="x,y,z", at="x=1,y=2,z=0.5")
+    backend = backends.registry()["richardson"]
+    with np.errstate(all="ignore"):
+        native = backend.prepare(problem)
+        nv = native.evaluate(problem.point)
+        rows = _jacobian.rows_prepared(backend, problem)
+        rows.evaluate(problem.point)
+    assert np.all(np.abs(nv - _issue_truth()) <= 1e-12 * np.maximum(1.0, np.abs(_issue_truth())))
+    k = native.details["steps_tried"]
+    assert native.details["function_evaluations"] == 2 * k * 3
+    # by rows each output evaluated its own 2k points per variable: 3 outputs, 3 times the cost
+    assert {**rows.details, **rows.extra()}["function_evaluations"] == 3 * 2 * k * 3

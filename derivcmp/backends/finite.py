@@ -177,6 +177,22 @@ class _Setup:
         """The variable of each column of a table (every output's entries, in turn)."""
         return np.tile(np.array(stencil.entry_var), self.outputs)
 
+    def vector_fallback(self, point, stuck: np.ndarray, h_row, pattern):
+        """A vector program's entries (flat, ``stuck``) with no estimate at any step:
+        where the output is finite at x, the variable goes one-sided (``one_sided``).
+        Returns (evaluations: f at x and the side probes, the stencil or None, the
+        entries to take from it, the note)."""
+        m, n = self.outputs, len(self.wrt)
+        with np.errstate(all="ignore"):
+            f0 = np.asarray(self.f(*[float(point[k]) for k in self.names]), dtype=float)
+        need = np.repeat(np.isfinite(f0), n) & stuck      # a finite output with no entry
+        bad = sorted({int(i) for i in self.stencil_var(self.stencil)[need]})
+        if not bad:
+            return 1, None, need, None
+        outs = np.isfinite(f0) & need.reshape(m, n)[:, bad].any(axis=1)
+        stencil, _, note, extra = self.one_sided(point, bad, h_row, pattern, need=outs)
+        return 1 + extra, stencil, need, note.replace("one-sided (", "one-sided for some outputs (")
+
     def one_sided(self, point, bad, h_row, pattern, need=None):
         """A stencil whose variables in ``bad`` use ``pattern(side)`` offsets, each on the
         side where ``f(x - h)`` (forward) or ``f(x + h)`` (backward) stays finite
@@ -418,38 +434,24 @@ def _jacobian(s: _Setup, candidates, estimate, scheme: str) -> Prepared:
         fallback = None
         stuck = ~np.isfinite(total).any(axis=0)        # (m*n,) no candidate gave an estimate
         if stuck.any() and scheme not in ("forward", "backward"):
-            f0 = np.asarray(s.f(*[float(point[k]) for k in s.names]), dtype=float)
-            evals += 1
-            need = np.repeat(np.isfinite(f0), n) & stuck   # a finite output with no entry
-            bad = sorted({int(i) for i in var[need]})
-            if bad:
-                outs = np.isfinite(f0) & need.reshape(m, n)[:, bad].any(axis=1)
-                stencil, offs, fallback, extra = s.one_sided(
-                    point, bad, cand[-1], lambda side: one_sided(scheme, s.order, side), need=outs)
+            extra, stencil, need, fallback = s.vector_fallback(
+                point, stuck, cand[-1], lambda side: one_sided(scheme, s.order, side))
+            evals += extra
+            if stencil is not None:
                 tab1, rows1, trunc1, total1 = estimate(point, stencil, cand)
-                evals += tab1.evaluations + extra
+                evals += tab1.evaluations
                 p1 = np.argmin(total1, axis=0)
                 take = need & np.isfinite(total1[p1, e])
-                value = np.where(take, tab1.value[p1, e], value)
-                t = np.where(take, trunc1[p1, e], t)
-                r = np.where(take, tab1.round_off[p1, e], r)
-                num = np.where(take, tab1.num[p1, e], num)
-                mag = np.where(take, tab1.mag[p1, e], mag)
-                hs = np.where(take, rows1[p1, var], hs)
-                fallback = fallback.replace("one-sided (", "one-sided for some outputs (")
-        # an output that does not depend on a variable: its entry is exactly 0 (a stencil's
-        # weights on equal values need not sum to 0 in float64: 1/12 - 2/3 + 2/3 - 1/12)
-        # (an output with no value at x keeps its nan)
-        zero = ~s.depends & np.isfinite(value)
-        value, t, r = (np.where(zero, 0.0, a) for a in (value, t, r))
+                value, t, r, num, mag, hs = (np.where(take, new, old) for new, old in zip(
+                    (tab1.value[p1, e], trunc1[p1, e], tab1.round_off[p1, e], tab1.num[p1, e], tab1.mag[p1, e],
+                     rows1[p1, var]), (value, t, r, num, mag, hs)))
         d = s.details
         d["jacobian"] = (f"native: the vector f ({m} outputs) at each stencil point, "
                          f"{s.stencil.points} points a step")
         d["function_evaluations"] = evals
         d["stencil_evaluations"] = s.stencil.points
         d["candidates"] = len(cand)
-        _record_jacobian(s, m, n, value, t, r, num, mag, hs, _describe(scheme, s.offsets[0]), fallback)
-        jac = value.reshape(m, n)
+        jac = _record_jacobian(s, m, n, value, t, r, num, mag, hs, _describe(scheme, s.offsets[0]), fallback)
         if np.any(np.isfinite(jac).all(axis=1)):
             s.last = s.verdict(tab, pick, point, s.stencil, rows)
         return jac
@@ -461,7 +463,12 @@ def _record_jacobian(s: _Setup, m: int, n: int, value, trunc, rnd, num, mag, hs,
     """``details`` of a native Jacobian: the worst finite entry's estimates (as the
     scalar method's), every entry's own (``error_estimates``, m lists of n; None
     where the entry is not finite), and the steps: one per variable where every
-    output's entry chose the same candidate, else the list by output."""
+    output's entry chose the same candidate, else the list by output.  Returns
+    the (m, n) Jacobian: an entry whose output does not depend on its variable
+    is exactly 0 (a stencil's weights on equal values need not sum to 0 in
+    float64: 1/12 - 2/3 + 2/3 - 1/12); an output with no value keeps its nan."""
+    zero = ~s.depends & np.isfinite(value)
+    value, trunc, rnd = (np.where(zero, 0.0, a) for a in (value, trunc, rnd))
     with np.errstate(all="ignore"):
         total = trunc + rnd
         lost = np.where(num == 0, 16.0, np.log10(np.maximum(mag, 1e-300) / np.abs(num)))
@@ -490,6 +497,7 @@ def _record_jacobian(s: _Setup, m: int, n: int, value, trunc, rnd, num, mag, hs,
         d["fallback"] = fallback
     else:
         d.pop("fallback", None)
+    return value.reshape(m, n)
 
 
 def _central_offsets(hessian: bool, m: int, order: int):
@@ -675,7 +683,8 @@ def _confirmed_one(t: list, agree, runs: _Runs) -> int:
 
 class Richardson(Method):
     name = "richardson"
-    jacobian = "rows"
+    #: a Jacobian from the vector f: each step row evaluates every output
+    jacobian = "native"
     family = "finite-difference"
     tolerances = {1: 1e-10, 0: 1e-7}
     description = ("central differences at steps h0*2^-k extrapolated (h^2 .. h^10 eliminated); the "
@@ -736,7 +745,46 @@ class Richardson(Method):
 
         def evaluate(point):
             with np.errstate(all="ignore"):
-                return _evaluate(point)
+                return _jacobian_at(point) if s.program.vector else _evaluate(point)
+
+        def _jacobian_at(point):
+            """The (m, n) Jacobian: the central stencil of the vector f at every step row
+            (each distinct point once), every (output, variable) entry extrapolated and
+            its run confirmed on its own, as the scalar method does for one output."""
+            s.last = None
+            m, n = s.outputs, len(s.wrt)
+            var = s.stencil_var(s.stencil)
+            rows = rows_for(point)
+            tab = s.run(point, s.stencil, rows)
+            evals = tab.evaluations
+            full, spread, rnd, total, runs, _ = extrapolate(tab, 2, 2)
+            pick = _confirmed(full, total, runs, False)
+            e = np.arange(total.shape[1])
+            last = runs.last[pick]
+            got = [full[pick, e], spread[pick, e], rnd[pick, e], tab.num[last, e], tab.mag[last, e],
+                   rows[last, var]]
+            fallback = None
+            stuck = ~np.isfinite(total).any(axis=0)
+            if stuck.any():
+                extra, stencil, need, fallback = s.vector_fallback(
+                    point, stuck, rows[-1], lambda side: tuple(side * k for k in range(s.order + 2)))
+                evals += extra
+                if stencil is not None:
+                    tab1 = s.run(point, stencil, rows)
+                    evals += tab1.evaluations
+                    f1, sp1, r1, t1, runs1, _ = extrapolate(tab1, 2, 1)
+                    p1 = _confirmed(f1, t1, runs1, False)
+                    l1 = runs1.last[p1]
+                    take = need & np.isfinite(t1[p1, e])
+                    got = [np.where(take, new, old) for new, old in zip(
+                        (f1[p1, e], sp1[p1, e], r1[p1, e], tab1.num[l1, e], tab1.mag[l1, e], rows[l1, var]), got)]
+            s.details["jacobian"] = f"native: the vector f ({m} outputs) at each step's stencil points"
+            s.details["function_evaluations"] = evals
+            s.details["steps_tried"] = len(rows)
+            jac = _record_jacobian(s, m, n, *got, desc0, fallback)
+            if np.any(np.isfinite(jac).all(axis=1)):
+                s.last = s.verdict(tab, last, point, s.stencil, rows)
+            return jac
 
         def _evaluate(point):
             s.last = None
