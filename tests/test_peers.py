@@ -122,7 +122,10 @@ FOURTH_DERIVATIVE_OF_X_TO_THE_X = {
 ])
 def test_peer_end_to_end(peer, text, wrt, at, order):
     backend(peer)
-    c = compare_text(text, wrt=wrt, at=at, order=order, methods=[peer], timing=False)
+    # in this process (timeout=None): the tests above started the frameworks here, and
+    # TensorFlow's runtime does not survive a fork (a forked child hangs in it); the CLI
+    # never loads a peer in the parent, each child starts its own
+    c = compare_text(text, wrt=wrt, at=at, order=order, methods=[peer], timing=False, timeout=None)
     (r,) = c.results
     assert r.outcome.status == OK, r.outcome.message
     err = rel_error(r.outcome.value, c.reference.exact)
@@ -138,7 +141,8 @@ def test_peer_end_to_end(peer, text, wrt, at, order):
 @pytest.mark.parametrize("peer", PEER_NAMES)
 def test_peer_times_setup_apart_from_evaluation(peer):
     backend(peer)
-    c = compare_text("tanh(w*x + b)", wrt="w,b", at="w=0.7,x=1.3,b=-0.4", methods=[peer], timing=True)
+    c = compare_text("tanh(w*x + b)", wrt="w,b", at="w=0.7,x=1.3,b=-0.4", methods=[peer], timing=True,
+                     timeout=None)     # in this process, as above
     (r,) = c.results
     t = r.outcome.timing
     assert r.outcome.status == OK and t.eval_s > 0 and t.repeats >= 5
