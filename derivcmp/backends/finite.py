@@ -228,18 +228,7 @@ class _Setup:
 
         def top(xs):
             return max(xs) if all(math.isfinite(v) for v in xs) else None
-        d = self.details
-        d["steps"] = steps
-        d["stencil"] = desc
-        d["error_estimate"] = top(total)
-        d["truncation_error"] = top(trunc)
-        d["round_off_error"] = top(rnd)
-        worst = top(lost)
-        d["digits_lost"] = None if worst is None else round(min(16.0, max(0.0, worst)), 1)
-        if fallback:
-            d["fallback"] = fallback
-        else:
-            d.pop("fallback", None)
+        _fill(self.details, steps, desc, top(total), top(trunc), top(rnd), top(lost), fallback)
         return value.reshape(stencil.shape) if stencil.shape else value[0]
 
 
@@ -483,21 +472,21 @@ def _record_jacobian(s: _Setup, m: int, n: int, value, trunc, rnd, num, mag, hs,
         col = [float(h) for h, good in zip(hs2[:, i], ok.reshape(m, n)[:, i]) if good]
         steps[name] = (col[0] if col and all(h == col[0] for h in col) else
                        [float(h) for h in hs2[:, i]] if col else None)
-    worst = top(lost)
-    d = s.details
-    d["steps"] = steps
-    d["stencil"] = desc
-    d["error_estimate"] = top(total)
-    d["truncation_error"] = top(trunc)
-    d["round_off_error"] = top(rnd)
-    d["error_estimates"] = [[float(v) if good else None for v, good in zip(row, oks)]
-                            for row, oks in zip(total.reshape(m, n), ok.reshape(m, n))]
-    d["digits_lost"] = None if worst is None else round(min(16.0, max(0.0, worst)), 1)
+    _fill(s.details, steps, desc, top(total), top(trunc), top(rnd), top(lost), fallback)
+    s.details["error_estimates"] = [[float(v) if good else None for v, good in zip(row, oks)]
+                                    for row, oks in zip(total.reshape(m, n), ok.reshape(m, n))]
+    return value.reshape(m, n)
+
+
+def _fill(d: dict, steps, desc, total, trunc, rnd, lost, fallback) -> None:
+    """The details every stencil method reports: steps, stencil, the error estimate
+    and its parts (worst entry), digits lost, and the one-sided fallback if any."""
+    d.update(steps=steps, stencil=desc, error_estimate=total, truncation_error=trunc, round_off_error=rnd,
+             digits_lost=None if lost is None else round(min(16.0, max(0.0, lost)), 1))
     if fallback:
         d["fallback"] = fallback
     else:
         d.pop("fallback", None)
-    return value.reshape(m, n)
 
 
 def _central_offsets(hessian: bool, m: int, order: int):
