@@ -8,7 +8,8 @@
 Entry points (each documented): ``compare_text`` (one expression, as
 ``derivcmp eval``), ``make_problem`` + ``compare``, ``load`` (suite files),
 ``run_batch`` (as ``derivcmp batch``), ``summarize`` and ``check`` (as
-``derivcmp check``).  docs/api.md has a worked example.
+``derivcmp check``), ``make_grid_problem`` + ``compare_grid`` (a range of
+points, as ``derivcmp eval --at x=a:b:n``).  docs/api.md has a worked example.
 """
 
 __version__ = "0.1.0"
@@ -26,6 +27,9 @@ def __getattr__(name: str):
     if name == "check":
         from .checks import check
         return check
+    if name in ("compare_grid", "make_grid_problem"):
+        from . import gridrun
+        return getattr(gridrun, name)
     if name == "load":
         from .suite import load
         return load
@@ -39,8 +43,10 @@ __all__ = [
            "__version__",
            "check",
            "compare",
+           "compare_grid",
            "compare_text",
            "load",
+           "make_grid_problem",
            "make_problem",
            "parse",
            "run_batch",

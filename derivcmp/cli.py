@@ -179,7 +179,8 @@ def _refuse_runs_without_timing(no_timing: bool, runs: int | None, warmup: int |
 @click.option("--wrt", help="Variable(s) to differentiate by, comma separated (default: all).")
 @click.option("--at", "at", multiple=True,
               help="The point: name=value pairs, e.g. w=2,x=3 (values may be pi/4); repeatable: "
-                   "--at w=2 --at x=3.")
+                   "--at w=2 --at x=3.  A range compares every point: x=0:1:101, x=1e-3:1e3:61:log, "
+                   "x=[1,2,5].")
 @click.option("--order", type=click.IntRange(1, None), default=1, show_default=True,
               help="1: derivative or gradient; 2: second derivative or Hessian; 3, 4: higher "
                    "derivatives of one variable.  Orders per method: " + _orders_help())
@@ -195,23 +196,29 @@ def _refuse_runs_without_timing(no_timing: bool, runs: int | None, warmup: int |
               help="One fixed step for every finite-difference method (default: each method's rule).")
 @click.option("--show", type=click.Choice(SHOW_FORMS), default=None,
               help="Also print each method's derivative: pretty, latex, or the code that is evaluated.")
+@click.option("--plot", "plot", default=None, type=click.Path(dir_okay=False),
+              help="With a range in --at: also write relative error against x to FILE.png or FILE.svg "
+                   "(needs the 'plot' extra: matplotlib).")
 def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str | None,
              fmt: str, no_timing: bool, runs: int | None, warmup: int | None, timeout: float,
-             step: str | None, show: str | None) -> None:
+             step: str | None, show: str | None, plot: str | None) -> None:
     """Differentiate EXPRESSION at a point with every method and compare.
 
-    EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).
+    EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).  A range in
+    --at (x=0:1:101, x=1e-3:1e3:61:log, x=[1,2,5]) compares the methods over every point.
     """
     _refuse_runs_without_timing(no_timing, runs, warmup)
+    from .grid import has_range
+    if has_range(_joined(at)):
+        _eval_grid(expression, wrt, _joined(at), order, methods, fmt, no_timing, runs, warmup, timeout,
+                   step, show, plot)
+        return
+    if plot is not None:
+        raise DerivcmpError("--plot draws a range of points: give one in --at (e.g. --at x=0:1:101)")
     if show and fmt in ("csv", "markdown"):
         raise DerivcmpError(f"--show prints text after the table: use it with --format table, or with "
                             f"--format json (each method's details then carry 'show'), not {fmt}")
-    chosen = select_methods(methods)
-    for note in chosen.notes:
-        click.echo(note, err=True)
-    if not chosen.names:
-        raise DerivcmpError("--methods: none of the chosen methods can run in this installation")
-    names = list(chosen.names)
+    names = _chosen(methods)
     problem, warnings = make_problem(expression, wrt, _joined(at), order, step=step)
     for w in warnings:
         click.echo(w, err=True)
@@ -229,6 +236,70 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
         from .report.show import render_shown
         from .report.terminal import stdout_console
         render_shown(result, stdout_console(sys.stdout), show)
+
+
+def _chosen(methods: str | None) -> list[str]:
+    """The methods to run, each one this installation lacks said on stderr."""
+    chosen = select_methods(methods)
+    for note in chosen.notes:
+        click.echo(note, err=True)
+    if not chosen.names:
+        raise DerivcmpError("--methods: none of the chosen methods can run in this installation")
+    return list(chosen.names)
+
+
+def _check_plot(plot: str | None) -> None:
+    if plot is not None and not plot.lower().endswith((".png", ".svg")):
+        raise DerivcmpError(f"--plot: {plot!r} must end in .png or .svg")
+    if plot is not None:
+        import importlib.util
+        if importlib.util.find_spec("matplotlib") is None:
+            raise DerivcmpError("--plot needs matplotlib: pip install 'derivcmp[plot]'")
+
+
+def _eval_grid(expression, wrt, at, order, methods, fmt, no_timing, runs, warmup, timeout, step, show,
+               plot) -> None:
+    """``eval`` over a range of points (``gridrun``)."""
+    from .gridrun import compare_grid, make_grid_problem
+    from .report import grid as report
+    if show:
+        raise DerivcmpError("--show prints one derivative; it does not go with a range in --at")
+    if fmt == "markdown":
+        raise DerivcmpError("a range of points is reported as table, json or csv, not markdown")
+    if runs is not None or warmup is not None:
+        raise DerivcmpError("--runs and --warmup time one point; over a range the whole grid is timed once")
+    _check_plot(plot)
+    names = _chosen(methods)
+    problem, grid, warnings = make_grid_problem(expression, wrt, at, order, step=step)
+    for w in warnings:
+        click.echo(w, err=True)
+    if timeout:
+        warm_up(names)
+    try:
+        result = compare_grid(problem, grid, names, timing=not no_timing, timeout=timeout or None,
+                              warnings=warnings)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    _emit_with_plot(report, result, fmt, plot, fit=True)
+
+
+def _emit_with_plot(report, result, fmt: str, plot: str | None, fit: bool = False) -> None:
+    """A result with ``to_json``/``to_csv``/``render``/``figure`` (a sweep, a grid) on
+    stdout, and its figure to ``plot`` if asked."""
+    from .report.terminal import stdout_console
+    if fmt == "json":
+        click.echo(report.to_json(result))
+    elif fmt == "csv":
+        click.echo(report.to_csv(result), nl=False)
+    else:
+        report.render(result, stdout_console(sys.stdout, fit=fit))
+    if plot is not None:
+        try:
+            report.figure(result, plot)
+        except OSError as err:
+            raise DerivcmpError(f"cannot write {plot}: {err.strerror or err}") from None
+        click.echo(f"wrote {plot}", err=True)
 
 
 def emit(result, fmt: str, timing: bool) -> None:
@@ -391,33 +462,16 @@ def bench_cmd(family: str, sizes: str | None, inputs: str | None, outputs: str |
 def sweep_cmd(expression, wrt, at, order, methods, steps, plot, fmt, timeout) -> None:
     """Each finite-difference method's error against its step size (the V of truncation and rounding)."""
     from .report import sweep as report
-    from .report.terminal import stdout_console
     from .sweep import parse_steps, run_sweep
     grid = parse_steps(steps)
-    if plot is not None and not plot.lower().endswith((".png", ".svg")):
-        raise DerivcmpError(f"--plot: {plot!r} must end in .png or .svg")
-    if plot is not None:
-        import importlib.util
-        if importlib.util.find_spec("matplotlib") is None:
-            raise DerivcmpError("--plot needs matplotlib: pip install 'derivcmp[plot]'")
+    _check_plot(plot)
     names = resolve_methods(methods) if methods else None
     problem, warnings = make_problem(expression, wrt, at, order)
     scalar_only(problem, "sweep")
     for w in warnings:
         click.echo(w, err=True)
     result = run_sweep(problem, names, grid, timeout or None)
-    if fmt == "json":
-        click.echo(report.to_json(result))
-    elif fmt == "csv":
-        click.echo(report.to_csv(result), nl=False)
-    else:
-        report.render(result, stdout_console(sys.stdout))
-    if plot is not None:
-        try:
-            report.figure(result, plot)
-        except OSError as err:
-            raise DerivcmpError(f"cannot write {plot}: {err.strerror or err}") from None
-        click.echo(f"wrote {plot}", err=True)
+    _emit_with_plot(report, result, fmt, plot)
 
 
 # --- batch and check: many cases from expression files -----------------------------

@@ -97,7 +97,7 @@ def _split_top_level(text: str) -> list[str]:
             parts.append("".join(cur))
             cur = []
             continue
-        depth += (ch == "(") - (ch == ")")
+        depth += (ch in "([") - (ch in ")]")     # a list x=[1,2,5] is one item
         cur.append(ch)
     parts.append("".join(cur))
     return parts
@@ -321,23 +321,28 @@ def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | 
         # a framework whose runtime this process has started already and that does not
         # survive a fork (a forked child hangs in TensorFlow): here, without a deadline
         timeout = None
+    got, failed = call_method(lambda: backends.run(backend, problem, timing, show), timeout)
+    return Outcome(backend.name, failed[0], message=failed[1]) if failed else got
+
+
+def call_method(fn, timeout: float | None) -> tuple[object, tuple[str, str] | None]:
+    """``fn()`` (a method's run) under the deadline: its result and None, or None
+    and the (status, message) of its failure."""
     try:
-        got = deadline.call(lambda: backends.run(backend, problem, timing, show), timeout)
+        got = deadline.call(fn, timeout)
     except KeyError as err:
         if "ComplexInfinity" not in str(err):
             raise
         # sympy's formula is complex infinity (x/0, tan(pi/2)): lambdify has no
         # printer for it; the method has no value here
-        return Outcome(backend.name, UNDEFINED, message="the formula is infinite here "
-                       "(sympy's complex infinity)")
+        return None, (UNDEFINED, "the formula is infinite here (sympy's complex infinity)")
     except RecursionError:
-        return Outcome(backend.name, ERROR, message="limit: the expression is nested too deeply "
-                       "for this method")
+        return None, (ERROR, "limit: the expression is nested too deeply for this method")
     if isinstance(got, deadline.Timeout):
-        return Outcome(backend.name, TIMEOUT, message=f"gave up after {got.seconds:g} s")
+        return None, (TIMEOUT, f"gave up after {got.seconds:g} s")
     if isinstance(got, deadline.Crashed):
-        return Outcome(backend.name, ERROR, message=got.message)
-    return got
+        return None, (ERROR, got.message)
+    return got, None
 
 
 def compare_text(text: str, wrt: str | Sequence[str] | None = None,

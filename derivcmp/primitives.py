@@ -57,6 +57,10 @@ class Primitive:
     domain_note: str = "all reals"
     sample: tuple[tuple[float, float], ...] = field(default=((-3.0, 3.0),))
     doc: str = ""
+    #: optional, over NumPy arrays: the value and the partials at once, sharing
+    #: their work (sigmoid: one exp), equal bit for bit to ``np`` and ``partials``
+    #: on ``FLOAT_OPS``; the vectorised tape (``ad-reverse`` over a grid) uses it
+    np_fused: Callable[..., tuple[Any, tuple]] | None = None
     #: a bound on the ``np`` column's own rounding error, in units of eps*|result|:
     #: 0 where the result is exact (neg, abs, sign, relu, max, min), 1 for one
     #: rounding (+ - * / sqrt round correctly, to eps/2; glibc's and NumPy's SIMD
@@ -118,9 +122,31 @@ def _cf(name: str) -> Callable[..., Any]:
 
 def _sigmoid(x):
     x = np.asarray(x, dtype=float)
-    z = np.exp(-np.abs(x))          # never overflows
-    out = np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+    if x.ndim == 0:
+        z = np.exp(-np.abs(x))      # never overflows
+        return np.float64(1.0 / (1.0 + z) if x >= 0 else z / (1.0 + z))
+    z = np.abs(x)
+    np.negative(z, out=z)
+    np.exp(z, out=z)                # e^-|x|: never overflows
+    d = z + 1.0
+    out = np.divide(z, d)                           # x < 0: z/(1+z)
+    np.divide(1.0, d, out=out, where=x >= 0)        # x >= 0: 1/(1+z)
     return out[()] if out.ndim == 0 else out
+
+
+def _sigmoid_fused(x):
+    """sigmoid(x) and its partial s(x) s(-x) over arrays from one exp: each
+    bit for bit what ``_sigmoid(x)`` and the rule ``ans * sigmoid(-x)`` give."""
+    x = np.asarray(x, dtype=float)
+    z = np.abs(x)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    d = z + 1.0
+    a = np.divide(1.0, d)           # 1/(1+z): s(x) for x >= 0, s(-x) for x < 0
+    b = np.divide(z, d, out=z)      # z/(1+z): the other one
+    s = np.where(x >= 0, a, b)
+    np.multiply(a, b, out=a)        # s(x) s(-x) is a b either way (the product commutes exactly)
+    return s, (a,)
 
 
 def _softplus(x):
@@ -407,7 +433,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
     # sigmoid' = s(x) s(-x), not s(1-s): 1 - s rounds to 0 for x > 37
     _P("sigmoid", 1, _sigmoid, _sigmoid_mp, lambda x: 1 / (1 + _sympy().exp(-x)),
        lambda o, x, ans: (ans * o.sigmoid(-x),), syntax="sigmoid",
-       cx=_sigmoid_cx, sample=((-8, 8),), ulps=2.5,
+       cx=_sigmoid_cx, sample=((-8, 8),), ulps=2.5, np_fused=_sigmoid_fused,
        doc="1/(1+exp(-x)), evaluated without overflow"),
     _P("softplus", 1, _softplus, _softplus_mp, lambda x: _sympy().log(1 + _sympy().exp(x)),
        lambda o, x, ans: (o.sigmoid(x),), syntax="softplus",

@@ -170,3 +170,28 @@ class Comparison:
     def _repr_html_(self) -> str:
         from .report.text import to_html
         return to_html(self, self.timed)
+
+
+@dataclass(frozen=True)
+class GridOutcome:
+    """What one method produced over every point of a grid (``backends.run_grid``).
+
+    ``status`` is the run's as a whole (``ok`` once it ran; ``not-applicable``,
+    ``error``, ``timeout`` for the whole grid); per point, ``values`` (nan where
+    the point has no value) and ``statuses`` (``ok``, ``error``, ``unresolved``;
+    grading turns an error where the reference has no derivative into
+    ``undefined`` / ``not-differentiable``), with ``messages`` for the points
+    that are not ``ok``.  ``eval_s``: the whole grid's evaluation time;
+    ``vectorised``: whether the method evaluated the grid at once (else a loop).
+    """
+
+    method: str
+    status: str
+    values: np.ndarray | None = None
+    statuses: np.ndarray | None = None
+    messages: Mapping[int, str] = field(default_factory=dict)
+    message: str | None = None
+    setup_s: float | None = None
+    eval_s: float | None = None
+    vectorised: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)

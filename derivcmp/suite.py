@@ -16,7 +16,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from .backends import base as backends_base
 from .compare import make_problem, parse_at, parse_wrt, select_methods
 from .errors import DerivcmpError, ParseError
 from .expr import parse, variables
+from .grid import is_range
 from .problem import MAX_ORDER, NOT_DIFFERENTIABLE, OK, UNDEFINED, Problem
 
 try:  # Python 3.11+
@@ -339,8 +340,7 @@ def load_toml(path: str) -> Loaded:
             err(start, f"duplicate case id '{cid}' (first defined at line {seen[cid]})")
             continue
         seen[cid] = start
-        case = _make_case(path, start, fields, defaults, out, lambda k, s=start: layout.key_line(k, s))
-        if case is not None:
+        for case in _make_case(path, start, fields, defaults, out, lambda k, s=start: layout.key_line(k, s)):
             _validate_problem(case, out, layout.key_line("expected", start))
     return out
 
@@ -415,8 +415,14 @@ def _check_type(key: str, v: Any) -> str | None:
         if not isinstance(v, dict):
             return "must be a table of values, e.g. at = { x = 1.0 }" + got
         for name, x in v.items():
+            if isinstance(x, list):
+                if not x or not all(_is_number(y) or isinstance(y, str) for y in x):
+                    return (f"list of '{name}' must hold numbers or strings like \"pi/4\" "
+                            "(a range of points), e.g. x = [1, 2, 5]")
+                continue
             if not (_is_number(x) or isinstance(x, str)):
-                return f"value of '{name}' must be a number or a string like \"pi/4\", got {_type_name(x)}"
+                return (f"value of '{name}' must be a number, a string like \"pi/4\" or a range "
+                        f"like \"0:1:101\", got {_type_name(x)}")
             if _is_number(x) and not math.isfinite(x):
                 return f"value of '{name}' must be finite, got {x}"
     elif key == "order":
@@ -464,13 +470,14 @@ def _methods(value, path: str, line: int, what: str, out: Loaded) -> tuple[str, 
     return chosen.names
 
 
-def _make_case(path: str, line: int, f: dict, d: dict, out: Loaded, line_of) -> Case | None:
-    """Merge the file's defaults under the case and convert every field."""
+def _make_case(path: str, line: int, f: dict, d: dict, out: Loaded, line_of) -> list[Case]:
+    """Merge the file's defaults under the case and convert every field; a case
+    whose ``at`` holds a range (``x = "0:1:101"``, ``x = [1, 2, 5]``) is one case per point."""
     try:
         expr_names = variables(parse(f["expr"], source=f"{path}:{line_of('expr')}"))
     except ParseError as err:
         out.diagnostics.append(Diagnostic(path, line, err.render(), rendered=True))
-        return None
+        return []
     key = "wrt"
     try:
         wrt_raw = f.get("wrt", d.get("wrt"))
@@ -478,11 +485,17 @@ def _make_case(path: str, line: int, f: dict, d: dict, out: Loaded, line_of) -> 
         # the defaults' point fills in only what this expression uses
         key = "at"
         at: dict[str, float] = {}
-        for k, v in d.get("at", {}).items():
-            if k in expr_names or (wrt and k in wrt):
+        ranged: dict[str, Any] = {}
+        given = {k: v for k, v in d.get("at", {}).items() if k in expr_names or (wrt and k in wrt)}
+        given.update(f.get("at", {}))
+        for k, v in given.items():
+            if isinstance(v, list) or (isinstance(v, str) and is_range(v)):
+                ranged[k] = v
+                at.pop(k, None)
+            else:
                 at[k] = _point_value(k, v)
-        for k, v in f.get("at", {}).items():
-            at[k] = _point_value(k, v)
+                ranged.pop(k, None)
+        points = _range_points(ranged) if ranged else None
         key = "methods"
         methods = None
         raw_methods = f.get("methods", d.get("methods"))
@@ -496,21 +509,49 @@ def _make_case(path: str, line: int, f: dict, d: dict, out: Loaded, line_of) -> 
             _methods(list(tolerance), path, line, "tolerance", Loaded())
     except DerivcmpError as err:
         out.diagnostics.append(Diagnostic(path, line_of(key) if key in f else line, _field_message(err)))
-        return None
+        return []
     tags = [t for src in (d, f) for t in _str_list(src.get("tags", []))]
     expected = f.get("expected")
     if expected is not None:
         why = _parse_expected(expected, f"{path}:{line_of('expected')}")
         if why:
             out.diagnostics.append(Diagnostic(path, line_of("expected"), why, rendered=True))
-            return None
-    return Case(id=f["id"], file=path, line=line, expr=f["expr"], wrt=wrt, at=at,
+            return []
+    case = Case(id=f["id"], file=path, line=line, expr=f["expr"], wrt=wrt, at=at,
                 order=f.get("order", d.get("order", 1)), tags=tuple(dict.fromkeys(tags)),
                 methods=methods, tolerance={k: float(v) for k, v in tolerance.items()},
                 expected=expected,
                 expected_tolerance=float(f.get("expected_tolerance",
                                                d.get("expected_tolerance", DEFAULT_EXPECTED_TOLERANCE))),
                 expect=f.get("expect", OK), note=f.get("note"))
+    if points is None:
+        return [case]
+    if expected is not None and not isinstance(expected, str):
+        out.diagnostics.append(Diagnostic(path, line_of("expected"), "expected: over a range of points "
+                                          "give the derivative as an expression string, e.g. expected = \"cos(x)\""))
+        return []
+    # a range is one case per point, each checked like any other; the id names the point
+    return [replace(case, id=f"{case.id}[{','.join(f'{k}={v!r}' for k, v in pt.items())}]", at={**at, **pt})
+            for pt in points]
+
+
+#: the most points one suite case may range over (each point is a case of its own)
+MAX_CASE_POINTS = 1000
+
+
+def _range_points(ranged: Mapping[str, Any]) -> list[dict[str, float]]:
+    """The points of a case's ranges (``grid.split_at`` on the at table), in grid order."""
+    from .grid import Grid, split_at
+    try:
+        fixed, axes = split_at(ranged)
+    except ParseError as err:
+        raise DerivcmpError(f"at: {err.message.removeprefix('--at: ').removeprefix('--at ')} "
+                            f"(in {err.text!r})") from None
+    grid = Grid(axes, fixed)
+    if grid.size > MAX_CASE_POINTS:
+        raise DerivcmpError(f"at: the range has {grid.size:,} points; a suite case may have at most "
+                            f"{MAX_CASE_POINTS:,} (each point is checked as a case of its own)")
+    return [grid.coordinates(i) for i in range(grid.size)]
 
 
 def _str_list(v: str | list[str]) -> list[str]:

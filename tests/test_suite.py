@@ -152,7 +152,8 @@ def test_every_mistake_is_reported_with_file_and_line_and_good_cases_survive(tmp
         "\n  2x\n   ^\ndid you mean 2*x?",
         f"{f}:51: error: 'expect' must be one of ok, undefined, not-differentiable, got 'maybe'",
         f"{f}:57: error: expected: the gradient has 2 entries (wrt x, y), so give a list of 2",
-        f"{f}:62: error: 'at' value of 'x' must be a number or a string like \"pi/4\", got a boolean",
+        f"{f}:62: error: 'at' value of 'x' must be a number, a string like \"pi/4\" or a range like "
+        "\"0:1:101\", got a boolean",
     ]
 
 

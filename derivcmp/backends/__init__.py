@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..problem import ERROR, NOT_APPLICABLE, OK, TIMEOUT, UNRESOLVED, Outcome, Problem, Timing
+from ..problem import ERROR, NOT_APPLICABLE, OK, TIMEOUT, UNRESOLVED, GridOutcome, Outcome, Problem, Timing
 from ..timing import measure
 from . import _jacobian
 from ._fp import fp_events
@@ -40,6 +40,11 @@ class Prepared:
     extra: Callable[[], Mapping[str, Any]] | None = None
     #: the derivative as text in a ``SHOW_FORMS`` form (``--show``)
     show: Callable[[str], str] | None = None
+    #: optional: the derivative at every point of a grid at once, each variable a
+    #: 1-D float64 array, one value per point (nan or inf where a point has none,
+    #: never a value poisoned by another point); equal to ``evaluate`` point by
+    #: point.  None: ``run_grid`` loops over the points with ``evaluate``
+    evaluate_grid: Callable[[Mapping[str, np.ndarray]], Any] | None = None
 
 
 #: what ``--show`` prints: sympy's pretty printer, LaTeX, or the code that is evaluated
@@ -82,23 +87,10 @@ def run(backend: Backend, problem: Problem, timing: bool = True, show: str | Non
 
     With ``show`` (one of ``SHOW_FORMS``) the details get ``show``: the
     derivative in that form, cut to a readable length (``shown_text``)."""
-    reason = backend.supports(problem)
-    if not reason and problem.vector and _jacobian.how(backend) not in ("native", "rows"):
-        reason = _jacobian.NOT_VECTOR
-    if reason:
-        return Outcome(backend.name, NOT_APPLICABLE, message=reason)
-    start = time.perf_counter()
-    try:
-        if problem.vector and _jacobian.how(backend) == "rows":
-            prepared = _jacobian.rows_prepared(backend, problem)
-        else:
-            prepared = backend.prepare(problem)
-    except MethodTimeout as err:
-        return Outcome(backend.name, TIMEOUT, message=str(err), timing=Timing(setup_s=time.perf_counter() - start))
-    except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
-        return Outcome(backend.name, ERROR, message=f"setup failed: {_brief(err)}",
-                       timing=Timing(setup_s=time.perf_counter() - start))
-    setup_s = time.perf_counter() - start
+    prepared, setup_s, failed = _prepare(backend, problem)
+    if failed:
+        return Outcome(backend.name, failed[0], message=failed[1],
+                       timing=None if setup_s is None else Timing(setup_s=setup_s))
     outcome = _evaluate(backend, problem, prepared, setup_s, timing)
     details = dict(outcome.details)
     if not timing:
@@ -114,6 +106,29 @@ def run(backend: Backend, problem: Problem, timing: bool = True, show: str | Non
     except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
         details["details_error"] = _brief(err)
     return replace(outcome, details=details)
+
+
+def _prepare(backend: Backend, problem: Problem) -> tuple[Prepared | None, float | None, tuple[str, str] | None]:
+    """The method's setup, timed: (prepared, seconds, None), or the (status, message) it
+    failed with; a problem it does not support has no setup time."""
+    reason = backend.supports(problem)
+    if not reason and problem.vector and _jacobian.how(backend) not in ("native", "rows"):
+        reason = _jacobian.NOT_VECTOR
+    if reason:
+        return None, None, (NOT_APPLICABLE, reason)
+    start = time.perf_counter()
+    try:
+        if problem.vector and _jacobian.how(backend) == "rows":
+            prepared = _jacobian.rows_prepared(backend, problem)
+        else:
+            prepared = backend.prepare(problem)
+    except MethodTimeout as err:
+        return None, time.perf_counter() - start, (TIMEOUT, str(err))
+    except RecursionError:
+        return None, time.perf_counter() - start, (ERROR, "limit: the expression is nested too deeply for this method")
+    except (ArithmeticError, ValueError, TypeError, MemoryError) as err:
+        return None, time.perf_counter() - start, (ERROR, f"setup failed: {_brief(err)}")
+    return prepared, time.perf_counter() - start, None
 
 
 def shown_text(form: str, text: str) -> dict[str, Any]:
@@ -163,6 +178,106 @@ def _evaluate(backend: Backend, problem: Problem, prepared: Prepared, setup_s: f
         with np.errstate(all="ignore"):
             t = measure(lambda: prepared.evaluate(point), setup_s)
     return Outcome(backend.name, status, value, message, t, dict(prepared.details))
+
+
+#: per-point messages kept for a grid run (the first ones: a grid may have millions of points)
+GRID_MESSAGES = 1000
+#: more timed runs of a vectorised grid evaluation that took under a second
+GRID_RETIMES = 2
+#: points whose non-finite value is explained (``explain`` costs a full diagnosis each)
+GRID_EXPLAINED = 20
+
+
+def run_grid(backend: Backend, problem: Problem, columns: Mapping[str, np.ndarray]) -> GridOutcome:
+    """Run one backend at every point of a grid; never raises for a numeric failure.
+
+    ``problem`` is the grid's first point (setup is done once, there: no built-in
+    method's setup depends on the point); ``columns`` every variable as a flat
+    array.  The method's ``evaluate_grid`` runs the grid at once where it has
+    one; otherwise each point is evaluated in turn, as ``run`` would (the
+    details say ``"grid": "loop"``).  A point whose value is not finite is an
+    ``error`` at that point only.  The evaluation is timed over the whole grid:
+    a loop once, a vectorised evaluation up to three times (the best kept).
+    """
+    prepared, setup_s, failed = _prepare(backend, problem)
+    if failed:
+        return GridOutcome(backend.name, failed[0], message=failed[1], setup_s=setup_s)
+    size = len(next(iter(columns.values()))) if columns else 1
+    names = list(columns)
+    messages: dict[int, str] = {}
+    statuses = np.full(size, OK, dtype=object)
+    if prepared.evaluate_grid is not None:
+        t0 = time.perf_counter()
+        try:
+            with np.errstate(all="ignore"):
+                values = np.asarray(prepared.evaluate_grid(columns), dtype=float)
+        except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
+            return GridOutcome(backend.name, ERROR, message=f"evaluation failed: {_brief(err)}", setup_s=setup_s)
+        eval_s = time.perf_counter() - t0
+        # a quick grid is timed twice more, the best kept: the first run also
+        # pays first-use costs (memory pages, code generated on first use)
+        for _ in range(GRID_RETIMES if eval_s < 1.0 else 0):
+            t0 = time.perf_counter()
+            with np.errstate(all="ignore"):
+                prepared.evaluate_grid(columns)
+            eval_s = min(eval_s, time.perf_counter() - t0)
+        values = np.broadcast_to(values, (size,)).copy() if values.ndim == 0 else values
+        if values.shape != (size,):
+            return GridOutcome(backend.name, ERROR, setup_s=setup_s,
+                               message=f"wrong shape {values.shape} over the grid, expected ({size},)")
+        mode = "vectorised"
+    else:
+        values = np.full(size, np.nan)
+        t0 = time.perf_counter()
+        for i in range(size):
+            point = {n: float(columns[n][i]) for n in names}
+            try:
+                with np.errstate(all="ignore"):
+                    v = np.asarray(prepared.evaluate(point), dtype=float)
+            except (ArithmeticError, ValueError, TypeError, RecursionError) as err:
+                statuses[i] = ERROR
+                if len(messages) < GRID_MESSAGES:
+                    messages[i] = f"evaluation failed: {_brief(err)}"
+                continue
+            if v.shape != ():
+                return GridOutcome(backend.name, ERROR, setup_s=setup_s,
+                                   message=f"wrong shape {v.shape}, expected a scalar at every point")
+            values[i] = v
+            if np.isfinite(v) and prepared.verdict is not None and (said := prepared.verdict()) is not None:
+                statuses[i] = said[0]
+                if len(messages) < GRID_MESSAGES:
+                    messages[i] = said[1]
+        eval_s = time.perf_counter() - t0
+        mode = "loop"
+    bad = np.flatnonzero(~np.isfinite(values) & (statuses == OK))
+    statuses[bad] = ERROR
+    for k, i in enumerate(bad[:GRID_MESSAGES]):
+        i = int(i)
+        kind = "nan" if np.isnan(values[i]) else "inf"
+        why = _explain(prepared, {n: float(columns[n][i]) for n in names}) if k < GRID_EXPLAINED else None
+        messages.setdefault(i, f"value is {kind}: {why}" if why else f"value is {kind}")
+    details = {k: v for k, v in prepared.details.items() if k not in (SETUP_SPLIT,)}
+    details["grid"] = mode
+    return GridOutcome(backend.name, OK, values, statuses, messages, None, setup_s, eval_s,
+                       mode == "vectorised", details)
+
+
+def time_function_grid(problem: Problem, columns: Mapping[str, np.ndarray]) -> float:
+    """Seconds for one evaluation of f itself over the whole grid (the compiled
+    program on NumPy arrays): the baseline of a method's time per point."""
+    from ..program import compile_program
+    program = compile_program(problem.expr)
+    names = list(program.names)
+    f = program.function(names)
+    xs = [np.asarray(columns[n], dtype=float) for n in names]
+    with np.errstate(all="ignore"):
+        f(*xs)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            f(*xs)
+            best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def time_function(problem: Problem) -> Timing:

@@ -38,13 +38,17 @@ from .reverse import ReverseMode, backward
 CODE_LIMIT = 4000       # characters of generated source kept in details
 
 
-def _adjoints(em: Emitter, out: Code) -> list[Any]:
+def _adjoints(em: Emitter, out: Code, local: Mapping[int, tuple] | None = None) -> list[Any]:
     return backward(em.prims, em.args, em.active, em.handles, out.i, em.number(1.0), em, em.is_zero,
-                    times=em.chain)
+                    times=em.chain, local=local)
 
 
-def generate(program: Program, wrt: tuple[str, ...], order: int) -> tuple[codegen.Generated, tuple[str, ...]]:
-    """The derivative of ``program`` as a compiled function of the program's variables."""
+def generate(program: Program, wrt: tuple[str, ...], order: int, grid: bool = False
+             ) -> tuple[codegen.Generated, tuple[str, ...]]:
+    """The derivative of ``program`` as a compiled function of the program's variables.
+
+    ``grid``: the same statements for a scalar derivative over NumPy arrays
+    (``grid_function``)."""
     names = program.names
     em = Emitter()
     wanted = set(wrt)
@@ -54,11 +58,21 @@ def generate(program: Program, wrt: tuple[str, ...], order: int) -> tuple[codege
     forward_end = len(em)
     em.strong_zero = True
     zero = em.number(0.0)
+    # over arrays (order 1), a forward node whose primitive gives its value and
+    # partial at once (``np_fused``) is emitted as ``tI, pI = _fused_NAME(...)``;
+    # the backward sweep reads ``pI`` instead of emitting the rule
+    fused: dict[int, tuple] = {}
+    if grid and order == 1:
+        for i in range(forward_end):
+            prim = em.prims[i]
+            if prim is not None and prim.np_fused is not None and em.active[i] and em.exprs[i] is not None \
+                    and len(em.args[i]) == 1:
+                fused[i] = (em._node(None, (i,), False, codegen.name(f"p{i}")),)
 
     def grad(node: Code | None) -> list[Code]:
         if node is None:
             return [zero] * len(wrt)
-        adj = _adjoints(em, node)
+        adj = _adjoints(em, node, fused or None)
         return [adj[inputs[n].i] if n in inputs and inputs[n].i < len(adj) and adj[inputs[n].i] is not None
                 else zero for n in wrt]
 
@@ -84,6 +98,9 @@ def generate(program: Program, wrt: tuple[str, ...], order: int) -> tuple[codege
         m = len(wrt)
         result = ast.List([ast.List([em.ref(c) for c in roots[r * m:(r + 1) * m]], ast.Load())
                            for r in range(m)], ast.Load())
+    if grid:
+        return grid_function(em.statements([out] + roots), result, em.ref(out), len(names),
+                             {i: em.prims[i] for i in fused}), names
     check = ast.If(test=ast.UnaryOp(ast.Not(), codegen.call("isfinite", em.ref(out))),
                    body=[ast.Return(codegen.call("_undefined", em.ref(out)))], orelse=[])
     body = (em.statements([out] + roots, 0, forward_end) + [check]
@@ -112,6 +129,78 @@ def _generate_jacobian(em: Emitter, outs: list[Code], grad, forward_end: int, n:
     def undefined(f):
         return [np.nan if np.isnan(f) else np.inf] * n
     return assemble("d", nparams, body, {"_undefined": undefined})
+
+
+class _GridChain(ast.NodeTransformer):
+    """``a * p if a else 0.0`` (the chain rule's strong zero on floats) -> ``_chain(a, p)``."""
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.body, ast.BinOp) and isinstance(node.body.op, ast.Mult):
+            p = node.body.right
+            if isinstance(p, ast.Name) and p.id[:1] == "v" and p.id[1:].isdigit():
+                return node.body        # a partial that is an input: finite (--at), so 0 * p is 0
+            return codegen.call("_chain", node.body.left, p)
+        return node
+
+
+def _chain(a, p):
+    """The chain-rule product over arrays, 0 wherever the adjoint is 0 (as on
+    floats); where the partial is finite everywhere 0 * p is 0 already."""
+    t = a * p
+    if not np.isfinite(p).all():
+        t = np.where(a == 0, 0.0, t)
+    return t
+
+
+def _grid_result(d, f):
+    """One value per point; nan or inf where f itself is (no derivative there, as at one point)."""
+    f = np.asarray(f, dtype=float)
+    d = np.asarray(d, dtype=float)
+    if d.shape != f.shape:
+        d = np.array(np.broadcast_to(d, f.shape))
+    if not np.isfinite(f).all():
+        d = np.array(d)             # a copy: d may be an input column
+        d[np.isinf(f)] = np.inf
+        d[np.isnan(f)] = np.nan
+    return d
+
+
+def _value_and_partial(np_fused):
+    """A unary primitive's ``np_fused`` as (value, partial) rather than (value, (partial,))."""
+    def fn(x):
+        value, (partial,) = np_fused(x)
+        return value, partial
+    return fn
+
+
+def grid_function(statements: list[ast.stmt], result: ast.expr, out: ast.expr, nparams: int,
+                  fused: Mapping[int, Any] | None = None) -> codegen.Generated:
+    """The adjoint statements compiled over NumPy arrays: the primitive table's NumPy
+    functions, the strong zero per point, no early return (each point is masked);
+    ``fused`` forward nodes (index -> primitive) assign their value and partial at once."""
+    import copy
+    fused = fused or {}
+    body = []
+    extra: dict[str, Any] = {}
+    for st in statements:
+        st = _GridChain().visit(copy.deepcopy(st))
+        target = st.targets[0].id if isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Name) else ""
+        i = int(target[1:]) if target[:1] == "t" and target[1:].isdigit() else -1
+        if i in fused and isinstance(st.value, ast.Call):
+            fn = f"_fused_{fused[i].name}"
+            extra[fn] = _value_and_partial(fused[i].np_fused)
+            st = ast.Assign(targets=[ast.Tuple([ast.Name(id=target, ctx=ast.Store()),
+                                                ast.Name(id=f"p{i}", ctx=ast.Store())], ast.Store())],
+                            value=codegen.call(fn, *st.value.args))
+        body.append(st)
+    params = [f"v{k}" for k in range(nparams)]
+    prologue = [codegen.assign(p, codegen.call("_array", codegen.name(p))) for p in params]
+    body = prologue + body + [ast.Return(codegen.call("_grid_result", result, out))]
+    from ..emit import IEEE_NAMESPACE
+    return codegen.build(codegen.function("dgrid", params, body),
+                         {**IEEE_NAMESPACE, **extra, "_chain": _chain, "_grid_result": _grid_result,
+                          "_array": lambda v: np.asarray(v, dtype=float)})
 
 
 class CodegenMode(Method):
@@ -153,11 +242,18 @@ class CodegenMode(Method):
             def evaluate(point):
                 return fn(*get(point))
 
+        grid_fn: list = []      # the array version, generated on first use (a grid run only)
+
+        def evaluate_grid(columns):
+            if not grid_fn:
+                grid_fn.append(generate(program, problem.wrt, problem.order, grid=True)[0].fn)
+            return grid_fn[0](*[columns[n] for n in names])
+
         def explain(point):
             # only on failure: the same rules fail at the same node as on the tape,
             # whose interpreter knows which slot and column that is
             return ReverseMode().prepare(problem).explain(point)
-        return Prepared(evaluate, details, explain)
+        return Prepared(evaluate, details, explain, evaluate_grid=evaluate_grid if len(problem.wrt) == 1 else None)
 
 
 METHODS = (CodegenMode,)

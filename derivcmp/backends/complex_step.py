@@ -86,11 +86,25 @@ class ComplexStep(Method):
                            digits_lost=0.0)
             return out[0] if len(wrt) == 1 else np.array(out)
 
+        def evaluate_grid(columns):
+            # the same sweep over complex arrays: each point its own step
+            (n,) = wrt
+            x = np.asarray(columns[n], dtype=float)
+            h = np.full_like(x, problem.step) if problem.step is not None else STEP * np.maximum(1.0, np.abs(x))
+            inputs = {k: np.asarray(v, dtype=float).astype(complex) for k, v in columns.items()}
+            if n in inputs:
+                z = np.empty(x.shape, dtype=complex)
+                z.real, z.imag = x, h           # complex(x, h) exactly, -0.0 kept
+                inputs[n] = z
+            with np.errstate(all="ignore"):
+                fz = sweep(program, COMPLEX_OPS, inputs)[program.output]
+            return np.imag(fz) / h
+
         def explain(point):
             why = diagnose(program, program.evaluate_all(point))
             return f"the function itself: {why}" if why else "in the complex evaluation of f"
 
-        return Prepared(evaluate, details, explain)
+        return Prepared(evaluate, details, explain, evaluate_grid=evaluate_grid if len(wrt) == 1 else None)
 
 
 METHODS = (ComplexStep,)

@@ -97,7 +97,7 @@ def _float_zero(a: Any) -> bool:
 
 def backward(prims: Sequence[Any], args: Sequence[tuple[int, ...]], active: Sequence[bool],
              handles: Sequence[Any], out: int, seed: Any, ops: Any, zero=None,
-             first_bad: list | None = None, times=None) -> list[Any]:
+             first_bad: list | None = None, times=None, local: Mapping[int, tuple] | None = None) -> list[Any]:
     """The one backward sweep: adjoints of every node of a tape with respect to node
     ``out`` (None where there is no path), by the primitive table's rules.
 
@@ -108,7 +108,8 @@ def backward(prims: Sequence[Any], args: Sequence[tuple[int, ...]], active: Sequ
     nothing (skipped, as a strong zero); ``first_bad`` collects the first node
     with a non-finite partial (diagnostics only); ``times(a, p)``, if given,
     forms the chain-rule product (emitted code skips a zero adjoint there, as
-    this loop does at ``zero``).
+    this loop does at ``zero``).  ``local``, if given, holds node ``i``'s partials
+    already computed with its value (the table's ``np_fused``), used instead of the rule.
     """
     adj: list[Any] = [None] * (out + 1)
     adj[out] = seed
@@ -126,12 +127,13 @@ def backward(prims: Sequence[Any], args: Sequence[tuple[int, ...]], active: Sequ
         elif zero is not None and zero(a):
             continue
         idx = args[i]
+        given = local.get(i) if local is not None else None
         if len(idx) == 1:
             j, k = idx[0], -1
-            p = prim.partials(ops, handles[j], handles[i])[0]
+            p = (given or prim.partials(ops, handles[j], handles[i]))[0]
         else:
             j, k = idx                      # every primitive takes one or two arguments
-            p, q = prim.partials(ops, handles[j], handles[k], handles[i])
+            p, q = given or prim.partials(ops, handles[j], handles[k], handles[i])
         if p is not None and active[j]:
             t = a * p if times is None else times(a, p)
             adj[j] = t if adj[j] is None else adj[j] + t
@@ -271,6 +273,22 @@ class _Plan:
             vals[i] = fn(vals[j]) if k < 0 else fn(vals[j], vals[k])
         return vals
 
+    def replay_arrays(self, columns: Mapping[str, np.ndarray]) -> tuple[Tape, dict[int, tuple]]:
+        """Every tape value over a grid (each input a 1-D array, each step
+        elementwise), and the partials of the active nodes whose primitive
+        computes them with its value (``np_fused``)."""
+        tape = self.tape
+        vals, args, prims, active = tape.vals, tape.args, tape.prims, tape.active
+        local: dict[int, tuple] = {}
+        for i, fn, name in self._steps:
+            if fn is None:
+                vals[i] = np.asarray(columns[name], dtype=float)
+            elif active[i] and prims[i].np_fused is not None:
+                vals[i], local[i] = prims[i].np_fused(*[vals[j] for j in args[i]])
+            else:
+                vals[i] = fn(*[vals[j] for j in args[i]])
+        return tape, local
+
     def replay(self, point: Mapping[str, Any]) -> Tape:
         tape = self.tape
         vals, args = tape.vals, tape.args
@@ -364,7 +382,35 @@ class ReverseMode(Method):
                 return rows[0][0]
             return np.array(rows[0] if order == 1 else rows, dtype=float)
 
-        return Prepared(evaluate, details, _explain(program, plan))
+        def evaluate_grid(columns):
+            # the same tape over arrays; the sweep per point as at one point: an
+            # adjoint that is 0 at a point contributes nothing there (a strong
+            # zero, as the scalar sweep skips it), and a point where f is nan or
+            # infinite gets nan or inf, that point only
+            tape, local = plan.replay_arrays(columns)
+            f = tape.vals[plan.output]
+            (t,) = plan.targets
+            if t is None:
+                d = np.zeros_like(f)
+            else:
+                # a node's partials are its own whatever is differentiated: the fused
+                # ones serve every sweep (the taped ones of a higher order too)
+                # the input columns are finite (--at): a partial that is one needs no mask
+                finite = {id(columns[name]) for name in columns}
+                adj = backward(tape.prims, tape.args, tape.active, tape.vals, t, 1.0, FLOAT_OPS, _scalar_zero,
+                               times=lambda a, p: _strong_times(a, p, finite), local=local)
+                leaf = plan.leaves[0]
+                d = adj[leaf] if leaf is not None and leaf < len(adj) and adj[leaf] is not None else 0.0
+            d = np.asarray(d, dtype=float)
+            if d.shape != np.shape(f) or any(d is v for v in tape.vals):
+                d = np.array(np.broadcast_to(d, np.shape(f)))      # never hand out a tape value
+            if not np.isfinite(f).all():
+                d[np.isinf(f)] = np.inf
+                d[np.isnan(f)] = np.nan
+            return d
+
+        return Prepared(evaluate, details, _explain(program, plan),
+                        evaluate_grid=evaluate_grid if len(wrt) == 1 else None)
 
 
 def _explain(program: Program, plan: _Plan):
@@ -408,6 +454,29 @@ def _jacobian_evaluate(plan: _Plan, n: int):
         tape = plan.replay(point)
         return rows(tape.vals, FLOAT_OPS)
     return evaluate
+
+
+def _scalar_zero(a: Any) -> bool:
+    """A zero adjoint to skip, over arrays: only a scalar 0 (no scan of an array;
+    the strong zero per point is ``_strong_times``'s)."""
+    return not isinstance(a, np.ndarray) and a == 0.0
+
+
+def _strong_times(a: Any, p: Any, finite: set[int] = frozenset()) -> Any:
+    """The chain-rule product over arrays with the scalar sweep's strong zero:
+    0 where the adjoint is 0, whatever the partial (inf or nan) is there.  Where
+    the partial is finite everywhere (or known to be: its id in ``finite``),
+    0 * p is 0 already (no mask is made)."""
+    if not isinstance(a, np.ndarray):
+        if a == 1.0:
+            return p
+        if a == 0.0:
+            return np.zeros_like(p)
+        return a * p
+    t = a * p
+    if id(p) not in finite and not np.isfinite(p).all():
+        t[a == 0] = 0.0
+    return t
 
 
 METHODS = (ReverseMode,)

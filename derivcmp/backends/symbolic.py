@@ -60,7 +60,11 @@ class Symbolic(Method):
     form = "raw"
 
     def prepare(self, problem: Problem) -> Prepared:
-        return _prepare(self, problem)
+        from .. import sympy_bridge
+
+        # sympy's diff and lambdify's printer recurse once per level of the tree
+        # (30 nested sigmoids overflow Python's default limit): room to recurse
+        return sympy_bridge.deep(lambda: _prepare(self, problem))
 
 
 class SymbolicCSE(Symbolic):
@@ -139,6 +143,10 @@ def _prepare(method: Symbolic, problem: Problem) -> Prepared:
         value = fn(*[np.float64(point[n]) for n in names])
         return value if single else np.asarray(value, dtype=float).reshape(shape)
 
+    def evaluate_grid(columns):
+        # lambdify's NumPy code over arrays: the same operations elementwise
+        return fn(*[np.asarray(columns[n], dtype=float) for n in names]) if single else None
+
     def explain(point):
         where = _first_bad_node(entries, args, [point[n] for n in names])
         where = sympy_bridge.restore_names(where, safe) if where else where
@@ -161,7 +169,8 @@ def _prepare(method: Symbolic, problem: Problem) -> Prepared:
                "symbolic_derivatives": len(raw),
                "derivative": text,
                "sizes": sizes, "setup_split_s": split}
-    return Prepared(evaluate, details, explain=explain, extra=extra, show=show)
+    return Prepared(evaluate, details, explain=explain, extra=extra, show=show,
+                    evaluate_grid=evaluate_grid if single else None)
 
 
 def _brief_text(entries: list, shape: tuple[int, ...], limit: int = 300) -> str:
