@@ -194,14 +194,7 @@ def _init_worker(starts=None, runs: int | None = None, warmup: int | None = None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the same address-space cap as a deadline child: a runaway expansion
     # fails with MemoryError in its case instead of taking the machine down
-    try:
-        import resource
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        cap = deadline.MEMORY_LIMIT_BYTES
-        resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(hard, cap),
-                                                hard))
-    except (ImportError, ValueError, OSError):  # pragma: no cover - not on this platform
-        pass
+    deadline.cap_memory()
 
 
 def _started(worker, index: int, case: Case, methods, timing: bool) -> CaseResult:

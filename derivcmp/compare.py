@@ -316,6 +316,11 @@ def reference_with_deadline(problem: Problem, timeout: float | None) -> Referenc
 
 def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | None,
                       show: str | None = None) -> Outcome:
+    forkable = getattr(backend, "forkable", None)
+    if forkable is not None and not forkable():
+        # a framework whose runtime this process has started already and that does not
+        # survive a fork (a forked child hangs in TensorFlow): here, without a deadline
+        timeout = None
     got, failed = call_method(lambda: backends.run(backend, problem, timing, show), timeout)
     return Outcome(backend.name, failed[0], message=failed[1]) if failed else got
 

@@ -129,14 +129,27 @@ def stream(produce: Callable[[], Iterable[Any]], timeout: float | None,
 
 
 def cap_memory() -> None:  # pragma: no cover - runs in a child
-    """Cap this (child) process's address space at ``MEMORY_LIMIT_BYTES``."""
+    """Cap this (child) process's address space at ``MEMORY_LIMIT_BYTES`` beyond what
+    it has mapped already: a parent that loaded a framework peer (torch, TensorFlow
+    map gigabytes of libraries and reserved arenas) must not leave its children no
+    room to allocate at all (``std::bad_alloc``, SIGABRT)."""
     try:
         import resource
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = MEMORY_LIMIT_BYTES if hard == resource.RLIM_INFINITY else min(hard, MEMORY_LIMIT_BYTES)
+        want = mapped_bytes() + MEMORY_LIMIT_BYTES
+        limit = want if hard == resource.RLIM_INFINITY else min(hard, want)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     except (ImportError, ValueError, OSError):
         pass
+
+
+def mapped_bytes() -> int:
+    """This process's address space now (Linux ``/proc/self/statm``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _child(produce: Callable[[], Iterable[Any]], write: int, reraise: bool) -> None:  # pragma: no cover

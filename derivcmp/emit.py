@@ -352,12 +352,22 @@ def compile_bound(program, order: Sequence[str]) -> codegen.Generated:
     """``fb(*values) -> (f, bound)``: the program's value and a first-order bound on
     its float64 rounding error (``primitives.RoundingOps`` swept over the
     emitter), compiled like ``compile_function``: one call gives both, on
-    Python floats or on arrays of points."""
+    Python floats or on arrays of points.  A vector program's ``fb`` returns
+    the tuple of its outputs and the tuple of their bounds."""
     from .primitives import RoundingOps
     from .program import sweep
     em = Emitter()
     inputs = {n: (em.parameter(k, False), None) for k, n in enumerate(order)}
-    value, err = sweep(program, RoundingOps(em), inputs)[program.output]
+    swept = sweep(program, RoundingOps(em), inputs)
+    if program.vector:
+        # every output's value and bound from one body: ``fb -> ((f1, ..., fm), (b1, ..., bm))``
+        pairs = [swept[o] for o in program.outputs]
+        values = [v for v, _ in pairs]
+        errs = [em.lift(0.0 if e is None else e) for _, e in pairs]
+        tup = [ast.Tuple([em.ref(v) for v in vs], ast.Load()) for vs in (values, errs)]
+        body = em.statements(values + errs) + [ast.Return(ast.Tuple(tup, ast.Load()))]
+        return assemble("fb", len(order), body)
+    value, err = swept[program.output]
     err = em.lift(0.0 if err is None else err)
     body = em.statements([value, err]) + [ast.Return(ast.Tuple([em.ref(value), em.ref(err)], ast.Load()))]
     return assemble("fb", len(order), body)

@@ -85,3 +85,19 @@ def test_stream_reports_a_crash_after_the_rows_so_far():
         yield "a"
         os.kill(os.getpid(), signal.SIGKILL)
     assert list(deadline.stream(dies, 30)) == ["a", deadline.Crashed("the worker process died (SIGKILL)")]
+
+
+def test_the_memory_cap_is_on_top_of_what_the_parent_has_mapped():
+    """A parent that mapped gigabytes (a framework peer's libraries and arenas: torch, TensorFlow)
+    still leaves its children room to work; a runaway child still fails with MemoryError."""
+    import mmap
+    gib = 1024 ** 3
+    reserved = mmap.mmap(-1, deadline.MEMORY_LIMIT_BYTES + gib)   # mapped, never touched
+    try:
+        assert deadline.mapped_bytes() >= deadline.MEMORY_LIMIT_BYTES + gib
+        assert deadline.call(lambda: len(bytearray(64 * 1024 ** 2)), 60) == 64 * 1024 ** 2
+    finally:
+        reserved.close()
+    got = deadline.call(lambda: len(bytearray(deadline.MEMORY_LIMIT_BYTES + gib)), 60)
+    assert isinstance(got, deadline.Crashed)
+    assert got.message == f"ran out of memory (limit {deadline.MEMORY_LIMIT_BYTES // gib} GiB)"

@@ -23,7 +23,7 @@ from derivcmp.backends import base
 from derivcmp.backends.peers import METHODS as PEERS
 from derivcmp.backends.peers.common import Composed, Missing
 from derivcmp.compare import compare_text
-from derivcmp.expr import Apply, Num, Var
+from derivcmp.expr import Apply, Num, Var, parse
 from derivcmp.primitives import PRIMITIVES
 from derivcmp.problem import NOT_APPLICABLE, OK, Problem
 from derivcmp.reference import compute_reference
@@ -157,3 +157,29 @@ def test_a_missing_primitive_is_not_applicable_with_its_reason():
     entry = base.entries()["torch"]
     problem = Problem(Apply("sech", (Var("x"),)), ("x",), {"x": 0.5}, 1, "sech(x)")
     assert "no sech" in entry.backend.supports(problem)
+
+
+def test_a_fork_unsafe_framework_started_here_runs_here():
+    """TensorFlow's runtime does not survive a fork (a forked child hangs in it): once it is
+    imported in this process, ``compare`` runs it here, without a deadline, instead of
+    forking a child that would time out; a fresh process still forks (each child imports
+    its own)."""
+    class Fake(PEERS[0]):
+        fork_unsafe = True
+    fake = Fake()
+    fake.module = "json"                  # imported here
+    assert fake.forkable() is False
+    fake.module = "no_such_framework_here"
+    assert fake.forkable() is True
+    assert all(p().forkable() for p in PEERS if not p.fork_unsafe)
+    assert [p.name for p in PEERS if p.fork_unsafe] == ["tensorflow"]
+
+
+def test_tensorflow_started_in_this_process_still_gives_its_value_under_a_timeout():
+    entry = backend("tensorflow")
+    here = Problem(parse("tanh(w*x + b)"), ("w", "b"), {"w": 0.7, "x": 1.3, "b": -0.4}, 1, "here")
+    assert backends.run(entry.backend, here, timing=False).status == OK    # the runtime runs here
+    c = compare_text("sin(x)*y", wrt="x,y", at="x=0.5,y=2", methods=["tensorflow"], timing=False, timeout=10)
+    (r,) = c.results
+    assert r.outcome.status == OK, r.outcome.message
+    assert rel_error(r.outcome.value, c.reference.exact) <= 1e-15

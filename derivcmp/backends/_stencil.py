@@ -150,11 +150,17 @@ class Table:
 
 
 def table(f: Callable, names: Sequence[str], point, wrt: Sequence[str], stencil: Stencil,
-          rows: np.ndarray, bound: Callable | None = None, fb: Callable | None = None) -> Table:
+          rows: np.ndarray, bound: Callable | None = None, fb: Callable | None = None,
+          distinct: bool = False) -> Table:
     """Evaluate ``stencil`` at every step row (``rows``: (K, m), a step per ``wrt`` variable).
 
     ``fb``, the compiled pair ``(f, bound)`` (``Program.bounded_function``), gives
-    both in one call and replaces ``f`` and ``bound``."""
+    both in one call and replaces ``f`` and ``bound``.  ``distinct``: evaluate
+    each distinct point once (a vector program's Jacobian: the centre point
+    shared by every row, a candidate step that equals another); the table's
+    ``evaluations`` is then the number of distinct points."""
+    if distinct and fb is not None:
+        return _distinct_table(fb, names, point, wrt, stencil, rows)
     if not (isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype == float):
         rows = np.atleast_2d(np.asarray(rows, dtype=float))
     k_rows = len(rows)
@@ -171,6 +177,8 @@ def table(f: Callable, names: Sequence[str], point, wrt: Sequence[str], stencil:
         b = None
         if fb is not None:
             fv, b = fb(*args)
+            if isinstance(fv, tuple):
+                return _vector_table(fv, b, size, k_rows, stencil, rows)
             fv = _full(fv, size)
             b = _full(b, size).reshape(k_rows, stencil.points)
         else:
@@ -178,23 +186,85 @@ def table(f: Callable, names: Sequence[str], point, wrt: Sequence[str], stencil:
             if bound is not None:
                 b = _call(bound, args, size).reshape(k_rows, stencil.points)
         fv = fv.reshape(k_rows, stencil.points)
-        num = fv @ stencil.weights_t
+        num = _apply(fv, stencil.weights_t)
         absw = stencil.abs_weights_t
-        mag = np.abs(fv) @ absw
-        div = None
-        for j in range(rows.shape[1]):       # prod over variables of h_j ^ power
-            col = stencil.powers[:, j]
-            if col.any():
-                term = rows[:, j:j + 1] ** col[None, :]
-                div = term if div is None else div * term
-        if div is None:
-            div = np.ones((k_rows, len(stencil.weights)))
-        noise = None if b is None else b @ absw
+        mag = _apply(np.abs(fv), absw)
+        div = _divisor(stencil, rows)
+        noise = None if b is None else _apply(b, absw)
         tab = Table(num, mag, div, size, noise)
         # the two derived arrays, made here under this errstate rather than each
         # under its own on first use (cached_property keeps them in __dict__)
         tab.__dict__["value"] = num / div
         tab.__dict__["round_off"] = (EPS * mag if noise is None else np.maximum(noise, EPS * mag)) / div
+    return tab
+
+
+def _apply(fv: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``fv @ w`` (points by entries) where a point an entry does not use cannot
+    spoil it: a non-finite value times a zero weight is nan in a product, and
+    a point outside the domain for one variable's entry must leave the other
+    variables' entries alone."""
+    out = fv @ w
+    if np.isfinite(out).all():
+        return out
+    used = w != 0
+    terms = fv[..., :, None] * w                       # (..., S, E)
+    return np.where(used, terms, 0.0).sum(axis=-2)
+
+
+def _divisor(stencil: Stencil, rows: np.ndarray) -> np.ndarray:
+    """(K, E): prod over variables of h_j ^ power, per step row and entry."""
+    div = None
+    for j in range(rows.shape[1]):
+        col = stencil.powers[:, j]
+        if col.any():
+            term = rows[:, j:j + 1] ** col[None, :]
+            div = term if div is None else div * term
+    return np.ones((len(rows), len(stencil.weights))) if div is None else div
+
+
+def _distinct_table(fb: Callable, names: Sequence[str], point, wrt: Sequence[str], stencil: Stencil,
+                    rows: np.ndarray) -> Table:
+    """``table`` of a vector program, evaluating each distinct point once."""
+    rows = np.atleast_2d(np.asarray(rows, dtype=float))
+    k_rows = len(rows)
+    size = k_rows * stencil.points
+    with np.errstate(all="ignore"):
+        offsets = (stencil.shifts[None, :, :] * rows[:, None, :]).reshape(size, len(wrt))
+        # a point is its coordinates in the variables f reads (moving one it ignores is no new point)
+        read = [n for n in names if n in wrt]
+        cols = offsets[:, [wrt.index(n) for n in read]]
+        uniq, back = np.unique(cols, axis=0, return_inverse=True)
+        back = np.ravel(back)
+        args = [float(point[n]) + uniq[:, read.index(n)] if n in read else float(point[n]) for n in names]
+        fv, b = fb(*args)
+        if not isinstance(fv, tuple):
+            fv, b = (fv,), (b,)
+        count = len(uniq)
+        fv = tuple(_full(v, count)[back] for v in fv)
+        b = tuple(_full(v, count)[back] for v in b)
+        tab = _vector_table(fv, b, size, k_rows, stencil, rows)
+    return Table(tab.num, tab.mag, tab.div, count, tab.noise)
+
+
+def _vector_table(fv: tuple, b: tuple, size: int, k_rows: int, stencil: Stencil, rows: np.ndarray) -> Table:
+    """The table of a vector program (``fb`` gave every output at every point):
+    the entries of output j are columns ``j*E .. j*E + E - 1`` (E entries per
+    output), so that each (output, entry) is picked and estimated on its own."""
+    m = len(fv)
+    vals = np.stack([_full(v, size) for v in fv]).reshape(m, k_rows, stencil.points)
+    bounds = np.stack([_full(v, size) for v in b]).reshape(m, k_rows, stencil.points)
+    absw = stencil.abs_weights_t
+
+    def flat(a):                  # (m, K, E) -> (K, m*E)
+        return np.ascontiguousarray(a.transpose(1, 0, 2)).reshape(k_rows, -1)
+    num = flat(_apply(vals, stencil.weights_t))
+    mag = flat(_apply(np.abs(vals), absw))
+    noise = flat(_apply(bounds, absw))
+    div = np.tile(_divisor(stencil, rows), (1, m))
+    tab = Table(num, mag, div, size, noise)
+    tab.__dict__["value"] = num / div
+    tab.__dict__["round_off"] = np.maximum(noise, EPS * mag) / div
     return tab
 
 

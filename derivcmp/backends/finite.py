@@ -93,6 +93,14 @@ class _Setup:
             self.offsets = (tuple(pattern(2) for _ in range(m))
                             + tuple(pattern(1) for _ in range(m)))
         self.stencil = build(m, self.order, self.offsets)
+        #: outputs of the program: a vector program's table has ``outputs * entries`` columns
+        self.outputs = len(self.program.outputs) if self.program.vector else 1
+        #: a vector program's (output, variable) pairs, flat: does the output depend on
+        #: the variable at all?  (An entry that does not is exactly 0: nothing to probe.)
+        self.depends = None
+        if self.program.vector:
+            act = [self.program.active([w]) for w in self.wrt]
+            self.depends = np.array([act[i][o] for o in self.program.outputs for i in range(len(self.wrt))])
         self.details: dict = {}
         self.last: tuple[str, str] | None = None
 
@@ -100,7 +108,10 @@ class _Setup:
         return np.array([float(point[n]) for n in self.wrt])
 
     def run(self, point, stencil, rows) -> Table:
-        return table(self.f, self.names, point, self.wrt, stencil, rows, fb=self.fb)
+        # a vector f is evaluated once per distinct point (a candidate step equal to
+        # another, the centre of every row): each evaluation gives every output
+        return table(self.f, self.names, point, self.wrt, stencil, rows, fb=self.fb,
+                     distinct=self.program.vector)
 
     def explain(self, point):
         values = self.program.evaluate_all(point)
@@ -130,6 +141,8 @@ class _Setup:
         if all(abs(n) > 2 * EPS * m for n, m in zip(num.tolist(), mag.tolist())):
             return None                 # (the common case, on Python floats)
         lost = np.abs(num) <= 2 * EPS * mag
+        if self.depends is not None:
+            lost &= self.depends
         if not lost.any():
             return None
         x = self.x(point)
@@ -154,17 +167,36 @@ class _Setup:
         if not hit.any():
             return None
         i = int(np.argmax(hit))
-        why = (f"the difference is lost in rounding: the stencil values at h = {h[i]:.3g} agree to the last "
+        which = f"output {i // len(stencil.entry_var) + 1}: " if self.program.vector else ""
+        why = which + (f"the difference is lost in rounding: the stencil values at h = {h[i]:.3g} agree to the last "
                f"bits (the smallest derivative this step can see is about {tab.round_off[k[i], i]:.1e}), yet "
                "at larger steps f changes; the value is not a derivative")
         return UNRESOLVED, why
 
     def stencil_var(self, stencil) -> np.ndarray:
-        return np.array(stencil.entry_var)
+        """The variable of each column of a table (every output's entries, in turn)."""
+        return np.tile(np.array(stencil.entry_var), self.outputs)
 
-    def one_sided(self, point, bad, h_row, pattern):
+    def vector_fallback(self, point, stuck: np.ndarray, h_row, pattern):
+        """A vector program's entries (flat, ``stuck``) with no estimate at any step:
+        where the output is finite at x, the variable goes one-sided (``one_sided``).
+        Returns (evaluations: f at x and the side probes, the stencil or None, the
+        entries to take from it, the note)."""
+        m, n = self.outputs, len(self.wrt)
+        with np.errstate(all="ignore"):
+            f0 = np.asarray(self.f(*[float(point[k]) for k in self.names]), dtype=float)
+        need = np.repeat(np.isfinite(f0), n) & stuck      # a finite output with no entry
+        bad = sorted({int(i) for i in self.stencil_var(self.stencil)[need]})
+        if not bad:
+            return 1, None, need, None
+        outs = np.isfinite(f0) & need.reshape(m, n)[:, bad].any(axis=1)
+        stencil, _, note, extra = self.one_sided(point, bad, h_row, pattern, need=outs)
+        return 1 + extra, stencil, need, note.replace("one-sided (", "one-sided for some outputs (")
+
+    def one_sided(self, point, bad, h_row, pattern, need=None):
         """A stencil whose variables in ``bad`` use ``pattern(side)`` offsets, each on the
-        side where ``f(x - h)`` (forward) or ``f(x + h)`` (backward) stays finite."""
+        side where ``f(x - h)`` (forward) or ``f(x + h)`` (backward) stays finite
+        (a vector f: the outputs ``need`` marks)."""
         offsets = list(self.offsets)
         sides = []
         x = self.x(point)
@@ -173,7 +205,8 @@ class _Setup:
             if self.wrt[i] in self.names:
                 args[self.names.index(self.wrt[i])] = x[i] - h_row[i]
             with np.errstate(all="ignore"):
-                side = -1 if np.isfinite(self.f(*args)) else 1
+                there = np.isfinite(np.asarray(self.f(*args), dtype=float))
+            side = -1 if bool(np.all(there if need is None else there[need])) else 1
             offsets[i] = pattern(side)
             sides.append(f"{self.wrt[i]}: {'forward' if side > 0 else 'backward'}")
         stencil = build(len(self.wrt), self.order, tuple(offsets))
@@ -195,18 +228,7 @@ class _Setup:
 
         def top(xs):
             return max(xs) if all(math.isfinite(v) for v in xs) else None
-        d = self.details
-        d["steps"] = steps
-        d["stencil"] = desc
-        d["error_estimate"] = top(total)
-        d["truncation_error"] = top(trunc)
-        d["round_off_error"] = top(rnd)
-        worst = top(lost)
-        d["digits_lost"] = None if worst is None else round(min(16.0, max(0.0, worst)), 1)
-        if fallback:
-            d["fallback"] = fallback
-        else:
-            d.pop("fallback", None)
+        _fill(self.details, steps, desc, top(total), top(trunc), top(rnd), top(lost), fallback)
         return value.reshape(stencil.shape) if stencil.shape else value[0]
 
 
@@ -218,8 +240,8 @@ def _describe(scheme: str, offsets) -> str:
 # --- fd-forward, fd-backward, fd-central, fd-central4 ------------------------------
 
 class _Stencil(Method):
-    #: a Jacobian row by row: each output's gradient with its own steps
-    jacobian = "rows"
+    #: a Jacobian from the vector f: each stencil point evaluates every output (``_jacobian``)
+    jacobian = "native"
     family = "finite-difference"
     scheme = "central"
     tolerances = {1: 1e-5, 0: 1e-3}
@@ -251,6 +273,9 @@ class _Stencil(Method):
                 total = trunc + tab.round_off[:n]
             total = np.where(np.isfinite(total) & np.isfinite(v[:n]) & np.isfinite(v[n:]), total, np.inf)
             return tab, rows, trunc, total
+
+        if problem.vector:
+            return _jacobian(s, candidates, estimate, self.scheme)
 
         # what the scalar path needs, once per problem: each variable's argument
         # position, its non-centre (offset, weight) terms, sum |w| and 1 - 2^-p
@@ -366,6 +391,104 @@ class _Stencil(Method):
         return Prepared(evaluate, s.details, s.explain, verdict=lambda: s.last)
 
 
+def _jacobian(s: _Setup, candidates, estimate, scheme: str) -> Prepared:
+    """The (m, n) Jacobian of a vector program: the compiled vector f at every
+    stencil point gives every output there, so each step costs ``n + 1``
+    (forward, backward) or ``2n`` (central) evaluations of the whole f, not m
+    times that.  Each variable's candidate steps (the step rule, which depends
+    on x only) and their halves are evaluated once; each entry (output,
+    variable) then picks the candidate with its smallest estimated error, as
+    the scalar method would for that output, and keeps its own truncation and
+    rounding estimates.  An entry whose central points leave the domain at
+    every candidate while its output is finite at x gets the one-sided
+    stencil (one more evaluation of f at x and one side probe per such
+    variable, counted).  An output undefined at x has non-finite entries: its
+    row is nan and the harness leaves it out."""
+    m, n = s.outputs, len(s.wrt)
+    var = s.stencil_var(s.stencil)               # (m*n,) the variable of each column
+
+    def evaluate(point):
+        with np.errstate(all="ignore"):
+            return _evaluate(point)
+
+    def _evaluate(point):
+        s.last = None
+        cand = candidates(point)
+        tab, rows, trunc, total = estimate(point, s.stencil, cand)
+        evals = tab.evaluations
+        pick = np.argmin(total, axis=0)
+        e = np.arange(total.shape[1])
+        value, t, r = tab.value[pick, e], trunc[pick, e], tab.round_off[pick, e]
+        num, mag, hs = tab.num[pick, e], tab.mag[pick, e], rows[pick, var]
+        fallback = None
+        stuck = ~np.isfinite(total).any(axis=0)        # (m*n,) no candidate gave an estimate
+        if stuck.any() and scheme not in ("forward", "backward"):
+            extra, stencil, need, fallback = s.vector_fallback(
+                point, stuck, cand[-1], lambda side: one_sided(scheme, s.order, side))
+            evals += extra
+            if stencil is not None:
+                tab1, rows1, trunc1, total1 = estimate(point, stencil, cand)
+                evals += tab1.evaluations
+                p1 = np.argmin(total1, axis=0)
+                take = need & np.isfinite(total1[p1, e])
+                value, t, r, num, mag, hs = (np.where(take, new, old) for new, old in zip(
+                    (tab1.value[p1, e], trunc1[p1, e], tab1.round_off[p1, e], tab1.num[p1, e], tab1.mag[p1, e],
+                     rows1[p1, var]), (value, t, r, num, mag, hs)))
+        d = s.details
+        d["jacobian"] = (f"native: the vector f ({m} outputs) at each stencil point, "
+                         f"{s.stencil.points} points a step")
+        d["function_evaluations"] = evals
+        d["stencil_evaluations"] = s.stencil.points
+        d["candidates"] = len(cand)
+        jac = _record_jacobian(s, m, n, value, t, r, num, mag, hs, _describe(scheme, s.offsets[0]), fallback)
+        if np.any(np.isfinite(jac).all(axis=1)):
+            s.last = s.verdict(tab, pick, point, s.stencil, rows)
+        return jac
+
+    return Prepared(evaluate, s.details, s.explain, verdict=lambda: s.last)
+
+
+def _record_jacobian(s: _Setup, m: int, n: int, value, trunc, rnd, num, mag, hs, desc, fallback):
+    """``details`` of a native Jacobian: the worst finite entry's estimates (as the
+    scalar method's), every entry's own (``error_estimates``, m lists of n; None
+    where the entry is not finite), and the steps: one per variable where every
+    output's entry chose the same candidate, else the list by output.  Returns
+    the (m, n) Jacobian: an entry whose output does not depend on its variable
+    is exactly 0 (a stencil's weights on equal values need not sum to 0 in
+    float64: 1/12 - 2/3 + 2/3 - 1/12); an output with no value keeps its nan."""
+    zero = ~s.depends & np.isfinite(value)
+    value, trunc, rnd = (np.where(zero, 0.0, a) for a in (value, trunc, rnd))
+    with np.errstate(all="ignore"):
+        total = trunc + rnd
+        lost = np.where(num == 0, 16.0, np.log10(np.maximum(mag, 1e-300) / np.abs(num)))
+        lost = np.where(s.depends, lost, 0.0)     # an output that ignores the variable loses nothing
+    ok = np.isfinite(value) & np.isfinite(total)
+
+    def top(a):
+        return float(np.max(a[ok])) if ok.any() else None
+    hs2 = hs.reshape(m, n)
+    steps = {}
+    for i, name in enumerate(s.wrt):
+        col = [float(h) for h, good in zip(hs2[:, i], ok.reshape(m, n)[:, i]) if good]
+        steps[name] = (col[0] if col and all(h == col[0] for h in col) else
+                       [float(h) for h in hs2[:, i]] if col else None)
+    _fill(s.details, steps, desc, top(total), top(trunc), top(rnd), top(lost), fallback)
+    s.details["error_estimates"] = [[float(v) if good else None for v, good in zip(row, oks)]
+                                    for row, oks in zip(total.reshape(m, n), ok.reshape(m, n))]
+    return value.reshape(m, n)
+
+
+def _fill(d: dict, steps, desc, total, trunc, rnd, lost, fallback) -> None:
+    """The details every stencil method reports: steps, stencil, the error estimate
+    and its parts (worst entry), digits lost, and the one-sided fallback if any."""
+    d.update(steps=steps, stencil=desc, error_estimate=total, truncation_error=trunc, round_off_error=rnd,
+             digits_lost=None if lost is None else round(min(16.0, max(0.0, lost)), 1))
+    if fallback:
+        d["fallback"] = fallback
+    else:
+        d.pop("fallback", None)
+
+
 def _central_offsets(hessian: bool, m: int, order: int):
     pattern = SCHEMES["central"][1]
     if hessian:
@@ -394,8 +517,6 @@ def _valid(stencil, total: np.ndarray, m: int) -> np.ndarray:
 
 class ForwardDifference(_Stencil):
     name = "fd-forward"
-    #: a Jacobian row by row: each output's gradient with its own steps
-    jacobian = "rows"
     scheme = "forward"
     tolerances = {1: 1e-5, 0: 1e-2}
     description = "forward differences (order 1), h = eps^(1/2)*scale, scale max(|x|,1) or |x|"
@@ -551,7 +672,8 @@ def _confirmed_one(t: list, agree, runs: _Runs) -> int:
 
 class Richardson(Method):
     name = "richardson"
-    jacobian = "rows"
+    #: a Jacobian from the vector f: each step row evaluates every output
+    jacobian = "native"
     family = "finite-difference"
     tolerances = {1: 1e-10, 0: 1e-7}
     description = ("central differences at steps h0*2^-k extrapolated (h^2 .. h^10 eliminated); the "
@@ -612,7 +734,46 @@ class Richardson(Method):
 
         def evaluate(point):
             with np.errstate(all="ignore"):
-                return _evaluate(point)
+                return _jacobian_at(point) if s.program.vector else _evaluate(point)
+
+        def _jacobian_at(point):
+            """The (m, n) Jacobian: the central stencil of the vector f at every step row
+            (each distinct point once), every (output, variable) entry extrapolated and
+            its run confirmed on its own, as the scalar method does for one output."""
+            s.last = None
+            m, n = s.outputs, len(s.wrt)
+            var = s.stencil_var(s.stencil)
+            rows = rows_for(point)
+            tab = s.run(point, s.stencil, rows)
+            evals = tab.evaluations
+            full, spread, rnd, total, runs, _ = extrapolate(tab, 2, 2)
+            pick = _confirmed(full, total, runs, False)
+            e = np.arange(total.shape[1])
+            last = runs.last[pick]
+            got = [full[pick, e], spread[pick, e], rnd[pick, e], tab.num[last, e], tab.mag[last, e],
+                   rows[last, var]]
+            fallback = None
+            stuck = ~np.isfinite(total).any(axis=0)
+            if stuck.any():
+                extra, stencil, need, fallback = s.vector_fallback(
+                    point, stuck, rows[-1], lambda side: tuple(side * k for k in range(s.order + 2)))
+                evals += extra
+                if stencil is not None:
+                    tab1 = s.run(point, stencil, rows)
+                    evals += tab1.evaluations
+                    f1, sp1, r1, t1, runs1, _ = extrapolate(tab1, 2, 1)
+                    p1 = _confirmed(f1, t1, runs1, False)
+                    l1 = runs1.last[p1]
+                    take = need & np.isfinite(t1[p1, e])
+                    got = [np.where(take, new, old) for new, old in zip(
+                        (f1[p1, e], sp1[p1, e], r1[p1, e], tab1.num[l1, e], tab1.mag[l1, e], rows[l1, var]), got)]
+            s.details["jacobian"] = f"native: the vector f ({m} outputs) at each step's stencil points"
+            s.details["function_evaluations"] = evals
+            s.details["steps_tried"] = len(rows)
+            jac = _record_jacobian(s, m, n, *got, desc0, fallback)
+            if np.any(np.isfinite(jac).all(axis=1)):
+                s.last = s.verdict(tab, last, point, s.stencil, rows)
+            return jac
 
         def _evaluate(point):
             s.last = None

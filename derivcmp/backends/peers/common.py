@@ -109,6 +109,16 @@ class Peer(Method):
     #: (``build_jacobian``); a peer without one says so (not-applicable)
     jacobian = "native"
 
+    #: the framework's runtime, once started in a process, does not survive a fork
+    #: (its thread pools are gone in the child, which hangs): TensorFlow, JAX
+    fork_unsafe = False
+
+    def forkable(self) -> bool:
+        """Can this method run in a child forked from this process?  Not once a
+        fork-unsafe framework has been imported here (``compare`` then runs it
+        in this process, without a deadline); a fresh child imports its own."""
+        return not (self.fork_unsafe and self.module in sys.modules)
+
     def supports(self, problem: Problem) -> str | None:
         reason = super().supports(problem)
         if reason:

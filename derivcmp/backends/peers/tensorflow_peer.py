@@ -44,6 +44,7 @@ class TensorFlow(Peer):
     extra = "tensorflow"
     module = "tensorflow"
     distribution = "tensorflow"
+    fork_unsafe = True
     OPS = OPS
 
     def load(self):

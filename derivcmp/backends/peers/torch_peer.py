@@ -3,8 +3,8 @@
 Each evaluation builds the graph again (eager mode) and runs
 ``torch.autograd.grad``; second and higher derivatives differentiate the
 gradient graph again (``create_graph=True``).  Intra- and inter-op threads
-are pinned to one.  The CPU wheel is enough: ``pip install torch==2.13.0``
-on machines that keep it on disk, else PyTorch's CPU index.
+are pinned to one.  The CPU wheel is enough (PyPI's Linux wheel is the CUDA
+build: it runs on the CPU, with gigabytes of nvidia-* dependencies).
 """
 
 from __future__ import annotations
@@ -86,7 +86,12 @@ class Torch(Peer):
         return derivative, {"mode": "eager reverse" + " over reverse" * (order - 1)}
 
     def build_jacobian(self, fw: Any, ops, program, problem):
-        # one eager backward pass per output (torch.autograd.grad), as jacrev does
+        # one eager backward pass per output (torch.autograd.grad), not torch.func.jacrev:
+        # jacrev's vmapped pull-back of the stacked outputs sends a zero cotangent through
+        # every output, so 0 * inf from sqrt'(0) in one row leaks nan into the others (the
+        # per-output pass touches only its own output's graph), and its first call imports
+        # torch._dynamo (and triton where installed: that import crashed a process that
+        # had TensorFlow loaded too)
         torch = fw.t
         f64 = torch.float64
         m = len(program.outputs)
