@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ..problem import OK, UNRESOLVED
-from . import GridValues, loop_points
+from . import GRID_MESSAGES, GridValues, loop_points
 from ._stencil import EPS, SCHEMES, build, weights
 
 
@@ -85,17 +85,16 @@ def grid_evaluator(s, evaluate: Callable, verdict: Callable, describe: str) -> C
         num1 = num2 = w0 * f0
         mag1 = np.abs(num1)
         h2 = h / 2.0
-        if terms:
-            # every stencil point of this candidate at h and at h/2: one call of f
-            size = len(x)
-            shifted = np.concatenate([x + k * hh for k, _ in terms for hh in (h, h2)])
-            call = [np.tile(a, 2 * len(terms)) if j != pos else shifted for j, a in enumerate(args)]
-            fv_all = _full(f(*call), 2 * len(terms) * size).reshape(2 * len(terms), size)
-            for j, (_, w) in enumerate(terms):
-                fv = w * fv_all[2 * j]
-                num1 = num1 + fv
-                mag1 = mag1 + np.abs(fv)
-                num2 = num2 + w * fv_all[2 * j + 1]
+        size = len(x)
+        call = list(args)
+        for k, w in terms:
+            # each stencil point of this candidate, at h and at h/2: a call of f over the points
+            call[pos] = x + k * h
+            fv = w * _full(f(*call), size)
+            num1 = num1 + fv
+            mag1 = mag1 + np.abs(fv)
+            call[pos] = x + k * h2
+            num2 = num2 + w * _full(f(*call), size)
         div1, div2 = power(h), power(h2)
         d1, d2 = num1 / div1, num2 / div2
         usable = (div2 != 0.0) & np.isfinite(d1) & np.isfinite(d2)
@@ -130,9 +129,9 @@ def grid_evaluator(s, evaluate: Callable, verdict: Callable, describe: str) -> C
         div = rows.reshape(g * k, 1) ** st.powers[:, 0][None, :]
         return num, mag, noise, div
 
-    def array_path(columns, x, handed, value, total_out, statuses, messages) -> np.ndarray:
+    def array_path(columns, x, handed, value, total_out, said, messages) -> np.ndarray:
         """``evaluate``'s array path (candidates, the table at h and h/2, the pick, the
-        verdict) at the points ``handed``, writing values and statuses; returns the
+        verdict) at the points ``handed``, writing values, statuses (``said``) and messages; returns the
         points that need the one-sided stencil (left to the scalar path)."""
         if pos is None:
             return handed
@@ -184,16 +183,18 @@ def grid_evaluator(s, evaluate: Callable, verdict: Callable, describe: str) -> C
             start = rows[li, pick[li]]
             top = np.where(xg[li] != 0, np.abs(xg[li]) / 2, 1.0)
             reach = top / start
-            probes = start[:, None] * eight[None, :]              # (L, 39)
+            within = eight[None, :] <= reach[:, None]           # each point's probes
+            used = int(within.sum(axis=1).max())
+            if not used:
+                continue
+            probes = start[:, None] * eight[None, :used]          # (L, probes)
             pnum, pmag, _, _ = table(columns, idx[li], xg[li], probes, probe_stencil, probe_shifts)
             pnum, pmag = pnum.reshape(probes.shape), pmag.reshape(probes.shape)
-            ok = np.isfinite(pnum) & (np.abs(pnum) > 16 * EPS * pmag) & (eight[None, :] <= reach[:, None])
-            hit = ok.any(axis=1)
-            from .finite import lost_in_rounding
-            for j in np.flatnonzero(hit):
+            ok = np.isfinite(pnum) & (np.abs(pnum) > 16 * EPS * pmag) & within[:, :used]
+            for j in np.flatnonzero(ok.any(axis=1)):
                 i = int(idx[li[j]])
-                statuses[i] = UNRESOLVED
-                messages[i] = lost_in_rounding(start[j], ro[li[j], pick[li[j]]])
+                said[i] = UNRESOLVED
+                messages[i] = (start[j], ro[li[j], pick[li[j]]])      # words made for the first ones
         return np.concatenate(back) if back else np.zeros(0, dtype=int)
 
     def evaluate_grid(columns: Mapping[str, np.ndarray]) -> GridValues:
@@ -235,18 +236,26 @@ def grid_evaluator(s, evaluate: Callable, verdict: Callable, describe: str) -> C
                 n_cand[two] = 2
         lost = np.abs(num) <= 2 * EPS * mag
         handed = np.flatnonzero(~(fine & usable) | lost)
-        statuses = np.full(size, OK, dtype=object)
+        said: dict[int, str] = {}          # point -> status other than ok
         messages: dict[int, str] = {}
         scalar = np.zeros(0, dtype=int)
         if len(handed):
             # the points the scalar path hands to its array path: that path over arrays
-            scalar = array_path(columns, x, handed, value, total, statuses, messages)
+            scalar = array_path(columns, x, handed, value, total, said, messages)
+        statuses = None
         if len(scalar):
             # what the array path cannot do at once (a one-sided stencil at a domain
             # edge): the method's own evaluation there, point by point
             got_v, got_s, got_m = loop_points(evaluate, verdict, columns, scalar)
-            value[scalar], statuses[scalar] = got_v[scalar], got_s[scalar]
+            value[scalar] = got_v[scalar]
+            said.update((int(i), got_s[i]) for i in scalar if got_s[i] != OK)
             messages.update(got_m)
+        if said:
+            statuses = np.full(size, OK, dtype=object)
+            statuses[list(said)] = list(said.values())
+        from .finite import lost_in_rounding
+        messages = {i: lost_in_rounding(*m) if isinstance(m, tuple) else m
+                    for i, m in sorted(messages.items())[:GRID_MESSAGES]}
         good = np.ones(size, dtype=bool)
         good[handed] = False
         est = total[good]
