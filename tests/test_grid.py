@@ -166,7 +166,8 @@ POINT_GRIDS = [
 
 
 def _stencil_methods(reg) -> list[str]:
-    return [n for n, b in reg.items() if getattr(b, "family", "") == "finite-difference" and hasattr(b, "scheme")]
+    return [n for n, b in reg.items()
+            if getattr(b, "family", "") == "finite-difference" and hasattr(b, "scheme")]
 
 
 @pytest.mark.parametrize("case", range(len(POINT_GRIDS)))

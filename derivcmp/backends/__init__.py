@@ -250,7 +250,8 @@ def run_grid(backend: Backend, problem: Problem, columns: Mapping[str, np.ndarra
     else:
         t0 = time.perf_counter()
         try:
-            values, statuses, messages = loop_points(prepared.evaluate, prepared.verdict, columns, range(size))
+            values, statuses, messages = loop_points(prepared.evaluate, prepared.verdict, columns,
+                                                     range(size))
         except _WrongShape as err:
             return GridOutcome(backend.name, ERROR, setup_s=setup_s,
                                message=f"wrong shape {err.args[0]}, expected a scalar at every point")

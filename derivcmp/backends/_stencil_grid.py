@@ -131,8 +131,9 @@ def grid_evaluator(s, evaluate: Callable, verdict: Callable, describe: str) -> C
 
     def array_path(columns, x, handed, value, total_out, said, messages) -> np.ndarray:
         """``evaluate``'s array path (candidates, the table at h and h/2, the pick, the
-        verdict) at the points ``handed``, writing values, statuses (``said``) and messages; returns the
-        points that need the one-sided stencil (left to the scalar path)."""
+        verdict) at the points ``handed``, writing values, statuses (``said``) and
+        messages; returns the points that need the one-sided stencil (left to the
+        scalar path)."""
         if pos is None:
             return handed
         xs = x[handed]
@@ -152,7 +153,8 @@ def grid_evaluator(s, evaluate: Callable, verdict: Callable, describe: str) -> C
                 cand = classic[:, None] if c == 1 else np.stack(
                     [classic, (xg + c_step * np.abs(xg)) - xg], axis=1)
             rows = np.hstack([cand, cand / 2.0])
-            num, mag, noise, div = (a.reshape(len(idx), 2 * c) for a in table(columns, idx, xg, rows, stencil, shifts))
+            got = table(columns, idx, xg, rows, stencil, shifts)
+            num, mag, noise, div = (a.reshape(len(idx), 2 * c) for a in got)
             v = num / div
             ro = np.maximum(noise, EPS * mag) / div
             trunc = np.abs(v[:, :c] - v[:, c:]) / shrink
