@@ -14,9 +14,14 @@ guessing.
 Where an active node sits on a kink the derivative exists only if the
 function is defined on both sides along every ``wrt`` axis, continuous (with
 its lower derivatives), and the one-sided derivatives have the same limit.
-Limits are taken numerically: values at offsets 1e-30, 1e-60, 1e-90, 1e-120
-(relative to the point, absolute at 0), Aitken-extrapolated; no absolute
-threshold, so the decision does not depend on the scale of the expression.
+The one-sided derivatives are taken by ``sympy.limit`` first, under a
+deadline (``LIMIT_SECONDS``); where sympy is decisive (finite real limits or
+infinities, equality proved exactly) its exact answer is used.  Otherwise
+they are taken numerically: values at offsets 1e-30, 1e-60, 1e-90, 1e-120
+(relative to the point, absolute at 0), Aitken-extrapolated.  Neither uses an
+absolute threshold, so the decision does not depend on the scale of the
+expression; ``details["kink_method"]`` says which way was used.  (Continuity
+across the kink is checked numerically, the same way.)
 
 A value is only reported when it is certified: evaluated at growing
 precision until two levels agree and it stands above the noise floor relative
@@ -66,14 +71,23 @@ def compute_reference(problem: Problem, digits: int = DIGITS) -> Reference:
     if problem.vector:
         return jacobian_reference(problem, digits)
     start = time.perf_counter()
-    try:
+    def attempt():
         with mpmath.workdps(digits + _GUARD):
-            ref = _compute(problem, digits)
+            return _compute(problem, digits)
+
+    try:
+        try:
+            ref = attempt()
+        except RecursionError:
+            # sympy recurses once per level of the tree (xreplace, evalf, limit):
+            # once more with room to recurse (without sympy's limit at kinks,
+            # which needs the main thread's timer)
+            ref = sympy_bridge.deep(attempt)
     except CannotDecide as err:
         ref = Reference(ERROR, message=f"the reference cannot decide: {err}", digits=digits)
     except RecursionError:
         ref = Reference(ERROR, message="reference limit: the expression is nested too deeply for "
-                        "sympy to differentiate", digits=digits)
+                        "sympy (past Python's recursion limit, even when raised)", digits=digits)
     except (OverflowError, MemoryError):
         ref = Reference(ERROR, message="reference failed: a value is too large even for "
                         "arbitrary-precision arithmetic", digits=digits)
@@ -457,11 +471,15 @@ class _Checked:
                 if self._is_exactly(a, c, max(mags[j], abs(c)), args[j]):
                     self.fixed[a] = args[j] = mpmath.mpf(c)
                     break
-        if s.prim.name in ("max", "min") and args[0] != args[1]:
-            mag = max(mags)
-            if abs(args[0] - args[1]) <= _noise(mag) and \
-                    _exactly(self._sympy(s.args[0]) - self._sympy(s.args[1]), 0, s.node) is True:
+        if s.prim.name in ("max", "min") and abs(args[0] - args[1]) <= _noise(max(mags)):
+            # equal to the working precision is not a tie: acosh(2.25 + 1e-416) and
+            # acosh(2.25 + 2e-90) are the same mpf at 65 digits; the exact difference decides
+            sign = _exact_sign(self._sympy(s.args[0]) - self._sympy(s.args[1]), s.node)
+            if sign == 0:
                 args[1] = args[0]
+            elif args[0] == args[1]:
+                # no tie: keep the branch the exact values take, off by noise only
+                args[1] = args[0] - sign * _noise(max(mags))
         return args
 
     def _is_exactly(self, slot: int, c, mag, v, cos: bool = False) -> bool:
@@ -487,20 +505,29 @@ def _noise(mag):
 
 def _exactly(e, c, node) -> bool:
     """Whether the exact value ``e`` is ``c``; ``CannotDecide`` if sympy cannot tell."""
-    d = e - c
+    return _exact_sign(e - c, node, c) == 0
+
+
+def _exact_sign(d, node, c=0) -> int:
+    """The sign (-1, 0, 1) of the exact value ``d`` (``e - c``); ``CannotDecide``
+    if sympy cannot tell."""
     if d == 0:
-        return True
+        return 0
     if _infinite(d):
-        return False
-    known = d.is_zero
-    if known is not None:
-        return known
+        return 1
+    if d.is_zero is True:
+        return 0
+    if d.is_positive is True:
+        return 1
+    if d.is_negative is True:
+        return -1
     try:
         v = d.evalf(15, maxn=4000, strict=True)
     except (sympy.core.evalf.PrecisionExhausted, ValueError, TypeError) as err:
-        raise CannotDecide(f"{describe(node)} is {c} to every digit computed, and sympy cannot "
+        what = describe(node) if node is not None else "a kink's argument"
+        raise CannotDecide(f"{what} is {c} to every digit computed, and sympy cannot "
                            f"prove it is exactly {c} or not ({type(err).__name__})") from None
-    return v == 0
+    return 0 if v == 0 else 1 if v > 0 else -1
 
 
 def _domain_pass(program: Program, wrt, exact: Mapping[str, Any],
@@ -563,7 +590,7 @@ def _evaluate(deriv, subs, digits: int, strict: bool = False) -> tuple[list | An
     try:
         return mpmath.mpf(sympy.Float(re, digits)._mpf_), None
     except (TypeError, AttributeError):
-        return None, f"the derivative could not be evaluated ({re})"
+        raise CannotDecide(f"the derivative could not be evaluated ({str(re)[:120]})")
 
 
 def _reference_ok(values, digits: int) -> Reference:
@@ -619,7 +646,8 @@ def _limit(expr, subs, sym, sign: int):
     vals = []
     with mpmath.workdps(_SIDE_DIGITS):
         for power in _OFFSETS:
-            v, why = _evaluate(expr, _moved(subs, sym, sign, power), _SIDE_DIGITS)
+            moved = _moved(subs, sym, sign, power)
+            v, why = _evaluate(_steps_decided(expr, moved), moved, _SIDE_DIGITS)
             if why:
                 return None, why
             vals.append(v)
@@ -642,6 +670,47 @@ def _limit(expr, subs, sym, sign: int):
             errs.append(err)
         scale = max(abs(v) for seq in cols for v in seq)
         return (_unflat(shape, limits), max(errs), scale), None
+
+
+def _steps_decided(expr, subs):
+    """``expr`` with each Heaviside / sign / Max / Min whose argument(s) are off
+    their kink at the exact point ``subs`` replaced by the branch taken there.
+
+    sympy leaves Heaviside(acosh(a) - acosh(b)) unevaluated at exact rationals
+    (it cannot see the sign), and builds Max/Min of long exact expressions by
+    comparing them (seconds each); the sign of the exact difference, from
+    ``_exact_sign``, decides both at once."""
+    known: dict[Any, int] = {}
+
+    def sign_at(u):
+        # the same argument recurs throughout a derivative (once per term)
+        if u not in known:
+            known[u] = _exact_sign(_elementary(u.xreplace(subs)), None)
+        return known[u]
+
+    def branch(e):
+        if isinstance(e, sympy.Heaviside):
+            k = sign_at(e.args[0])
+            return sympy.S.One if k > 0 else sympy.S.Zero if k < 0 else e
+        if isinstance(e, sympy.sign):
+            return sympy.Integer(sign_at(e.args[0]))
+        if isinstance(e, (sympy.Max, sympy.Min)) and len(e.args) == 2:
+            a, b = e.args
+            k = sign_at(a - b)
+            if k == 0:
+                return e
+            return a if (k > 0) == isinstance(e, sympy.Max) else b
+        return e
+
+    if isinstance(expr, list):
+        return [_steps_decided(e, subs) for e in expr]
+    if not expr.has(sympy.Heaviside, sympy.sign, sympy.Max, sympy.Min):
+        return expr
+    try:
+        return expr.replace(lambda e: isinstance(e, (sympy.Heaviside, sympy.sign, sympy.Max, sympy.Min)),
+                            branch)
+    except CannotDecide:
+        return expr
 
 
 def _aitken(a, b, c):
@@ -694,25 +763,53 @@ def _differ(a, b, err) -> bool:
                for x, y in zip(_flat(a), _flat(b)))
 
 
+#: wall-clock budget for sympy's one-sided limits at a kink (all of them together)
+LIMIT_SECONDS = 3.0
+_NUMERIC_WAY = "one-sided limits taken numerically (offsets 1e-30 ... 1e-120, extrapolated)"
+_SYMBOLIC_WAY = "one-sided limits taken symbolically (sympy.limit)"
+_BY = {"symbolic limit": "by sympy's limit",
+       "numeric limit": "by numeric limits at shrinking offsets"}
+
+
 def _at_kink(problem: Problem, deriv, subs, kinks: list[str], digits: int) -> Reference:
-    """The derivative at a kink: the common limit of the one-sided derivatives."""
+    """The derivative at a kink: the common limit of the one-sided derivatives.
+
+    sympy's ``limit`` goes first, under a deadline (``LIMIT_SECONDS``): where
+    it answers every one-sided limit with a finite real number or an infinity,
+    and can tell exactly whether they agree, its answer is exact and taken.
+    Otherwise the numeric limits decide.  ``details["kink_method"]`` says
+    which way was used (and why sympy's was not, in ``kink_fallback``).
+    """
+    symbolic, why_not = _symbolic_sides(problem.wrt, deriv, subs)
+    if symbolic is not None:
+        sides, agree = symbolic
+        return _kink_verdict(sides, kinks, digits, "symbolic limit", _SYMBOLIC_WAY, {}, agree)
     sides = []
     for name in problem.wrt:
         sym = sympy_bridge.symbol(name)
         for sign in (1, -1):
             got, why = _limit(deriv, subs, sym, sign)
             sides.append((name, "+" if sign > 0 else "-", got, why))
-    how = "one-sided limits taken numerically (offsets 1e-30 ... 1e-120, extrapolated)"
+    return _kink_verdict(sides, kinks, digits, "numeric limit", _NUMERIC_WAY, {"kink_fallback": why_not})
+
+
+def _kink_verdict(sides, kinks, digits, method, how, extra, agree: bool | None = None) -> Reference:
+    """``sides``: (name, "+"/"-", (limit, error, scale) or None, why not);
+    ``agree``: whether the finite limits are equal, if known exactly (else
+    they are compared within their error estimates)."""
+    details = {"kinks": kinks, "kink_method": method, **extra}
+    by = _BY[method]
     if any(why for *_, why in sides):
-        detail = "; ".join(f"{n}{s}: {_brief(g[0]) if g else why}" for n, s, g, why in sides)
-        return Reference(NOT_DIFFERENTIABLE, message=f"{kinks[0]} (one-sided derivatives: {detail})",
-                         digits=digits, details={"kinks": kinks, "note": how})
+        detail = "; ".join(f"{n}{s}: {shown if g else why}"
+                           for (n, s, g, why), shown in zip(sides, _shown(sides)))
+        return Reference(NOT_DIFFERENTIABLE, message=f"{kinks[0]} (one-sided derivatives: {detail}), {by}",
+                         digits=digits, details={**details, "note": how})
     first = sides[0][2][0]
     err = max(g[1] for *_, g, _ in sides)
-    if any(_differ(g[0], first, err) for *_, g, _ in sides):
-        detail = "; ".join(f"{n}{s}: {_brief(g[0])}" for n, s, g, _ in sides)
-        return Reference(NOT_DIFFERENTIABLE, message=f"{kinks[0]} (one-sided derivatives: {detail})",
-                         digits=digits, details={"kinks": kinks, "note": how})
+    if agree is False or (agree is None and any(_differ(g[0], first, err) for *_, g, _ in sides)):
+        detail = "; ".join(f"{n}{s}: {shown}" for (n, s, *_), shown in zip(sides, _shown(sides)))
+        return Reference(NOT_DIFFERENTIABLE, message=f"{kinks[0]} (one-sided derivatives: {detail}), {by}",
+                         digits=digits, details={**details, "note": how})
     # the common limit, to the digits its error estimate allows: relative to the
     # limit, or for a limit of 0 to the size of the one-sided values approaching it
     with mpmath.workdps(_SIDE_DIGITS):
@@ -724,14 +821,133 @@ def _at_kink(problem: Problem, deriv, subs, kinks: list[str], digits: int) -> Re
                            f"known to only {max(good, 0)} digits")
     ref = _reference_ok(first, good)
     return Reference(ref.status, ref.value, ref.exact, ref.message, ref.digits,
-                     details={"kinks": kinks, "note": f"derivative exists at a kink: {how}"})
+                     details={**details, "note": f"derivative exists at a kink: {how}"})
+
+
+class _OutOfTime(BaseException):
+    """Raised by the alarm inside sympy; a BaseException, so that sympy's own
+    ``except Exception`` cannot swallow it and return a half-computed answer."""
+
+
+def _within(seconds: float, fn):
+    """``fn()`` under a wall-clock alarm: (True, value), or (False, why not).
+
+    The reference runs in the main thread of its own process (a deadline
+    child of ``compare``), where SIGALRM can interrupt sympy's pure-Python
+    loops.  Elsewhere (another thread, a timer already running) nothing is
+    tried."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return False, "sympy's limit needs a timer, available only in the main thread"
+    if signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        return False, "sympy's limit needs a timer, and one is already running"
+    fired = []
+
+    def alarm(*_):
+        fired.append(True)
+        raise _OutOfTime
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            value = fn()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _OutOfTime:
+        return False, f"sympy's limit did not finish within {seconds:g} s"
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    if fired:       # the alarm landed somewhere that ignored it: the answer is not trusted
+        return False, f"sympy's limit did not finish within {seconds:g} s"
+    return True, value
+
+
+def _elementary(e):
+    """sympy's limit cannot rewrite the codegen functions; their elementary forms it can."""
+    return e.replace(_cf.hypot, lambda a, b: sympy.sqrt(a ** 2 + b ** 2)) \
+        .replace(_cf.log1p, lambda a: sympy.log(1 + a)).replace(_cf.expm1, lambda a: sympy.exp(a) - 1)
+
+
+def _symbolic_sides(wrt, deriv, subs):
+    """The one-sided derivatives by ``sympy.limit``: (sides, None) in the form
+    ``_kink_verdict`` takes, exact (error 0), or (None, why sympy's answer is
+    not used).  Decisive means: every limit a finite real number or +-oo, and
+    whether the finite ones agree proved exactly."""
+    flat = _flat(deriv)
+
+    def limits():
+        out = []
+        for name in wrt:
+            sym = sympy_bridge.symbol(name)
+            others = {k: v for k, v in subs.items() if k != sym}
+            for side in "+-":
+                out.append((name, side, [sympy.limit(_elementary(e.xreplace(others)), sym, subs[sym], side)
+                                         for e in flat]))
+        return out
+
+    try:
+        done, got = _within(LIMIT_SECONDS, limits)
+    except RecursionError:
+        return None, "sympy's limit recursed too deeply"
+    except Exception as err:  # noqa: BLE001 - any failure of sympy.limit means: not decisive
+        return None, f"sympy's limit failed ({type(err).__name__})"
+    if not done:
+        return None, got
+    sides, exact = [], []
+    for name, side, values in got:
+        infinite = next((v for v in values if v in (sympy.oo, -sympy.oo)), None)
+        if infinite is not None:
+            sides.append((name, side, None, "grows without bound (" + ("+inf" if infinite is sympy.oo else "-inf") + ")"))
+            continue
+        if not all(v.is_number and v.is_extended_real and v.is_finite for v in values):
+            bad = next(v for v in values if not (v.is_number and v.is_extended_real and v.is_finite))
+            return None, f"sympy's limit is not a finite real number ({str(bad)[:80]})"
+        exact.append(values)
+        with mpmath.workdps(_SIDE_DIGITS):
+            mp = []
+            for v in values:
+                val, why = _evaluate(v, {}, _SIDE_DIGITS)
+                if why:
+                    return None, f"sympy's limit could not be evaluated ({why})"
+                mp.append(val)
+        sides.append((name, side, (_unflat(deriv, mp), mpmath.mpf(0), max(abs(m) for m in mp)), None))
+    # agreement of the finite limits, exactly: no threshold (1 + 1e-50 is not 1)
+    agree = True
+    for values in exact[1:]:
+        for a, b in zip(exact[0], values):
+            d = a - b
+            if d == 0 or d.is_zero is True:
+                continue
+            try:
+                v = d if d.is_zero is False else d.evalf(15, maxn=4000, strict=True)
+            except (sympy.core.evalf.PrecisionExhausted, ValueError, TypeError):
+                return None, "sympy cannot tell whether its one-sided limits are equal"
+            if v != 0:
+                agree = False
+    return (sides, agree), None
+
+
+def _shown(sides) -> list[str]:
+    """The one-sided limits, each to as many digits as it takes to tell the
+    different ones apart (1 + 1e-50 and 1 - 1e-50 are not both "1.0")."""
+    vals = [g[0] if g else None for _, _, g, _ in sides]
+    for n in (6, 20, 60):
+        shown = [_brief(v, n) if v is not None else "" for v in vals]
+        distinct = {repr(_flat(v)) for v in vals if v is not None}
+        if len({s for s in shown if s}) >= len(distinct):
+            break
+    return shown
 
 
 def _flat(v):
     return [x for item in v for x in _flat(item)] if isinstance(v, list) else [v]
 
 
-def _brief(v) -> str:
+def _brief(v, n: int = 6) -> str:
     if isinstance(v, list):
-        return "[" + ", ".join(_brief(x) for x in v) + "]"
-    return mpmath.nstr(v, 6)
+        return "[" + ", ".join(_brief(x, n) for x in v) + "]"
+    with mpmath.workdps(max(n + 5, mpmath.mp.dps)):
+        return mpmath.nstr(v, n)

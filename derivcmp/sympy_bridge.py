@@ -9,7 +9,9 @@ table's sympy counterpart).  Variables are real, so ``diff(Abs(x))`` is
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import sys
+import threading
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 
 import sympy
@@ -114,8 +116,59 @@ def without_dirac(expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
+#: room for sympy's recursion on the deepest expression the parser accepts
+#: (``expr.MAX_DEPTH`` levels: ~100 nested calls, each many sympy frames deep)
+DEEP_RECURSION_LIMIT = 60_000
+DEEP_STACK_BYTES = 512 * 1024 * 1024
+
+
+def deep(fn: Callable[[], object]):
+    """``fn()`` in a thread with a large stack and a high recursion limit.
+
+    sympy's ``diff``, ``subs`` and ``evalf`` recurse once per level of the
+    tree, a few dozen frames each: 30 nested sigmoids overflow Python's
+    default limit of 1000.  The main thread's C stack (8 MiB) cannot take a
+    higher limit safely; a thread given ``DEEP_STACK_BYTES`` can.  Exceptions
+    of ``fn`` (``RecursionError`` included, past even this limit) propagate.
+    """
+    if threading.current_thread().name == "derivcmp-deep":
+        return fn()         # already deep
+    out: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller
+            out["error"] = err
+
+    old_limit, old_size = sys.getrecursionlimit(), threading.stack_size()
+    try:
+        threading.stack_size(DEEP_STACK_BYTES)
+        worker = threading.Thread(target=run, name="derivcmp-deep", daemon=True)
+        sys.setrecursionlimit(max(old_limit, DEEP_RECURSION_LIMIT))
+        try:
+            worker.start()
+            worker.join()
+        finally:
+            sys.setrecursionlimit(old_limit)
+    except (RuntimeError, ValueError, MemoryError):
+        if "value" in out or "error" in out:
+            raise
+        return fn()         # no thread with a big stack here: the default limit stands
+    finally:
+        threading.stack_size(old_size)
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    return out["value"]
+
+
 def derivative(expr: sympy.Expr, wrt: tuple[str, ...], order: int):
-    """Scalar, list (gradient) or list of lists (Hessian) of sympy derivatives."""
+    """Scalar, list (gradient) or list of lists (Hessian) of sympy derivatives
+    (computed with room to recurse: ``deep``)."""
+    return deep(lambda: _derivative(expr, wrt, order))
+
+
+def _derivative(expr: sympy.Expr, wrt: tuple[str, ...], order: int):
     syms = [symbol(n) for n in wrt]
     if len(syms) == 1:
         return without_dirac(sympy.diff(expr, syms[0], order))

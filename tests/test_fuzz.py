@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -178,3 +179,79 @@ def test_scaling_an_expression_scales_its_reference(case):
 @_given(cancellations())
 def test_cancellations_below_1e300_are_certified_or_refused(case):
     assert judge_cancellation(*case) == []
+
+
+# --- the judge's own classes, found by the long run --------------------------------------
+
+def test_the_error_scale_of_a_third_derivative_is_in_its_own_units():
+    # found by fuzz/run.py: d3/dy3 hypot(y, y) = 0 at y = 2.1e-69 is computed by every
+    # chain-rule method from terms of size ~1/y^2; the Hessian analysis gave 1/y
+    # (1.3e69), which called ad-reverse's honest rounding error (1.65e122) a bug
+    import mpmath
+    from strategies import taylor_error_scale
+
+    from derivcmp.compare import compare_text
+    from derivcmp.expr import parse
+
+    y = 2.1397610400652734e-69
+    scale = taylor_error_scale(parse("hypot(y, y)"), "y", {"y": y}, 3)
+    # the terms of the third derivative of hypot(a, b) along (1, 1): 3 a b^2 / r^5 and friends,
+    # each of size ~ 1/y^2; the scale sums their magnitudes, so it is a few times 1/y^2
+    assert 1 / y ** 2 <= scale <= 100 / y ** 2
+    # on one primitive it is the largest partial up to the order: AD computes
+    # sin''' from the rule's sin' = cos, whose own derivatives are of size sin, cos
+    assert taylor_error_scale(parse("sin(x)"), "x", {"x": 1.0}, 3) == pytest.approx(float(mpmath.sin(1)))
+    # x^4 at 2: partials 32, 48, 48, 24
+    assert taylor_error_scale(parse("x^4"), "x", {"x": 2.0}, 4) == pytest.approx(48.0)
+    c = compare_text("hypot(y, y)", wrt="y", at=f"y={y!r}", order=3, timing=False)
+    assert judge(c) == []
+
+
+def test_symbolic_overflowing_in_sympys_formula_is_a_limit_not_a_bug():
+    # found by fuzz/run.py: sympy writes d/dz log(0.5 + sigmoid(sinh(z))) with exp(-sinh(z)),
+    # which overflows float64 at z = -47 though the expression stays in [log 0.5, log 1.5]
+    from derivcmp.compare import compare_text
+    c = compare_text("log(0.5 + sigmoid(sinh(z)))", wrt="z", at="z=-47.173049365768", timing=False)
+    symbolic = next(g for g in c.results if g.name == "symbolic")
+    assert symbolic.outcome.status == "error"
+    findings = [f for f in judge(c) if f[0] == "symbolic"]
+    assert [f[1] for f in findings] == ["limit: sympy's formula overflows float64"]
+    assert findings[0][2].startswith("1 + exp(-sinh(z)) is 3.23e+66642203701863189220 here")
+    assert findings[0][3] is False
+
+
+def test_a_higher_partial_is_only_as_accurate_as_the_rule_it_comes_from():
+    # found by fuzz/run.py: d4/dx4 atanh(0.9*tanh(x)) at x = 8.6e-44 is -5.07e-44; every AD
+    # method gives +4.87e-43 (an absolute error far below eps: the table's
+    # atanh' = 1/((1-x)(1+x)) differentiated by the quotient rule cancels O(1)
+    # terms to O(x)).  The exact partials are all O(x); the judge's scale must count
+    # each higher partial at the size of the lower ones it is derived from, as the
+    # Hessian analysis does (documented limit), or it calls this honest rounding a bug
+    from strategies import taylor_error_scale
+
+    from derivcmp.compare import compare_text
+    from derivcmp.expr import parse
+
+    x = 8.612130856175656e-44
+    # the partials at ~0: 1, 2x, 2, 24x; the fourth counted at the size of the third
+    assert taylor_error_scale(parse("atanh(x)"), "x", {"x": x}, 4) == pytest.approx(2.0)
+    c = compare_text("atanh(0.9*tanh(x))", wrt="x", at=f"x={x!r}", order=4, timing=False,
+                     methods=["ad-reverse", "ad-forward"])
+    values = {g.name: float(g.outcome.value) for g in c.results}
+    # the same wrong value from both modes: the rule's formula, not the mode
+    assert values["ad-reverse"] == pytest.approx(values["ad-forward"], rel=1e-12)
+    assert abs(values["ad-reverse"] - float(c.reference.value)) < 1e-41
+    assert judge(c) == []
+
+
+def test_an_intermediate_that_underflows_is_a_limit():
+    # found by fuzz/run.py (seed 1796062709): z^2 at z = -1.24e-228 is 1.5e-456, 0 in
+    # float64, which puts abs on its kink: fd-central and ad-reverse return 0 against
+    # the true -2.48e-228; float64 lost the operand (the methods warn of the underflow)
+    from derivcmp.compare import compare_text
+    c = compare_text("abs(z^2)", wrt="z", at="z=-1.2402427732543168e-228", timing=False)
+    findings = judge(c)
+    assert findings, "the methods are off: the judge must say why"
+    assert {f[1] for f in findings} == {"limit: float64 underflow of an intermediate"}
+    assert all(f[2].startswith("^ at column 5 (z^2) is 1.54e-456, below float64's normal range") for f in findings)
+    assert not any(f[3] for f in findings)

@@ -141,7 +141,9 @@ def _prepare(backend: Backend, problem: Problem) -> tuple[Prepared | None, float
             prepared = backend.prepare(problem)
     except MethodTimeout as err:
         return None, time.perf_counter() - start, (TIMEOUT, str(err))
-    except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
+    except RecursionError:
+        return None, time.perf_counter() - start, (ERROR, "limit: the expression is nested too deeply for this method")
+    except (ArithmeticError, ValueError, TypeError, MemoryError) as err:
         return None, time.perf_counter() - start, (ERROR, f"setup failed: {_brief(err)}")
     return prepared, time.perf_counter() - start, None
 

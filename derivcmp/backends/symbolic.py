@@ -60,7 +60,11 @@ class Symbolic(Method):
     form = "raw"
 
     def prepare(self, problem: Problem) -> Prepared:
-        return _prepare(self, problem)
+        from .. import sympy_bridge
+
+        # sympy's diff and lambdify's printer recurse once per level of the tree
+        # (30 nested sigmoids overflow Python's default limit): room to recurse
+        return sympy_bridge.deep(lambda: _prepare(self, problem))
 
 
 class SymbolicCSE(Symbolic):
