@@ -43,8 +43,25 @@ class Prepared:
     #: optional: the derivative at every point of a grid at once, each variable a
     #: 1-D float64 array, one value per point (nan or inf where a point has none,
     #: never a value poisoned by another point); equal to ``evaluate`` point by
-    #: point.  None: ``run_grid`` loops over the points with ``evaluate``
+    #: point.  It returns the values, or a ``GridValues`` where some points have a
+    #: status other than ``ok`` (what ``verdict`` says at one point, e.g.
+    #: ``unresolved``) or took the scalar path.  None: ``run_grid`` loops over the
+    #: points with ``evaluate``
     evaluate_grid: Callable[[Mapping[str, np.ndarray]], Any] | None = None
+
+
+@dataclass
+class GridValues:
+    """What an ``evaluate_grid`` returns when the values alone do not say all:
+    ``values`` (one per point), ``statuses`` (an object array of ``ok``,
+    ``unresolved``, ``error`` ... per point, as ``verdict`` or a failed
+    evaluation would give at that point; None: ``ok`` wherever the value is
+    finite) and ``messages`` (point index -> why, for the points that are not
+    ``ok``).  A non-finite value with status ``ok`` is made an ``error`` with its
+    explanation by ``run_grid``, as for plain values."""
+    values: np.ndarray
+    statuses: np.ndarray | None = None
+    messages: dict[int, str] = field(default_factory=dict)
 
 
 #: what ``--show`` prints: sympy's pretty printer, LaTeX, or the code that is evaluated
@@ -210,7 +227,13 @@ def run_grid(backend: Backend, problem: Problem, columns: Mapping[str, np.ndarra
         t0 = time.perf_counter()
         try:
             with np.errstate(all="ignore"):
-                values = np.asarray(prepared.evaluate_grid(columns), dtype=float)
+                got = prepared.evaluate_grid(columns)
+            if isinstance(got, GridValues):
+                if got.statuses is not None:
+                    statuses = np.asarray(got.statuses, dtype=object).copy()
+                messages = {int(i): m for i, m in sorted(got.messages.items())[:GRID_MESSAGES]}
+                got = got.values
+            values = np.asarray(got, dtype=float)
         except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
             return GridOutcome(backend.name, ERROR, message=f"evaluation failed: {_brief(err)}", setup_s=setup_s)
         eval_s = time.perf_counter() - t0
@@ -227,26 +250,13 @@ def run_grid(backend: Backend, problem: Problem, columns: Mapping[str, np.ndarra
                                message=f"wrong shape {values.shape} over the grid, expected ({size},)")
         mode = "vectorised"
     else:
-        values = np.full(size, np.nan)
         t0 = time.perf_counter()
-        for i in range(size):
-            point = {n: float(columns[n][i]) for n in names}
-            try:
-                with np.errstate(all="ignore"):
-                    v = np.asarray(prepared.evaluate(point), dtype=float)
-            except (ArithmeticError, ValueError, TypeError, RecursionError) as err:
-                statuses[i] = ERROR
-                if len(messages) < GRID_MESSAGES:
-                    messages[i] = f"evaluation failed: {_brief(err)}"
-                continue
-            if v.shape != ():
-                return GridOutcome(backend.name, ERROR, setup_s=setup_s,
-                                   message=f"wrong shape {v.shape}, expected a scalar at every point")
-            values[i] = v
-            if np.isfinite(v) and prepared.verdict is not None and (said := prepared.verdict()) is not None:
-                statuses[i] = said[0]
-                if len(messages) < GRID_MESSAGES:
-                    messages[i] = said[1]
+        try:
+            values, statuses, messages = loop_points(prepared.evaluate, prepared.verdict, columns,
+                                                     range(size))
+        except _WrongShape as err:
+            return GridOutcome(backend.name, ERROR, setup_s=setup_s,
+                               message=f"wrong shape {err.args[0]}, expected a scalar at every point")
         eval_s = time.perf_counter() - t0
         mode = "loop"
     bad = np.flatnonzero(~np.isfinite(values) & (statuses == OK))
@@ -260,6 +270,44 @@ def run_grid(backend: Backend, problem: Problem, columns: Mapping[str, np.ndarra
     details["grid"] = mode
     return GridOutcome(backend.name, OK, values, statuses, messages, None, setup_s, eval_s,
                        mode == "vectorised", details)
+
+
+class _WrongShape(Exception):
+    """A point's value is not a scalar (``loop_points``)."""
+
+
+def loop_points(evaluate: Callable, verdict: Callable | None, columns: Mapping[str, np.ndarray],
+                indices) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """``evaluate`` at each of the grid points ``indices`` in turn, as ``run`` would:
+    (values over the whole grid, nan elsewhere; statuses, ``ok`` elsewhere; messages
+    for at most ``GRID_MESSAGES`` points).  A failed evaluation is an ``error`` at
+    its point; a finite value gets the status ``verdict`` says.  The loop of
+    ``run_grid``, and the scalar path of a vectorised method for the points it
+    cannot do at once."""
+    size = len(next(iter(columns.values()))) if columns else 1
+    names = list(columns)
+    values = np.full(size, np.nan)
+    statuses = np.full(size, OK, dtype=object)
+    messages: dict[int, str] = {}
+    for i in indices:
+        i = int(i)
+        point = {n: float(columns[n][i]) for n in names}
+        try:
+            with np.errstate(all="ignore"):
+                v = np.asarray(evaluate(point), dtype=float)
+        except (ArithmeticError, ValueError, TypeError, RecursionError) as err:
+            statuses[i] = ERROR
+            if len(messages) < GRID_MESSAGES:
+                messages[i] = f"evaluation failed: {_brief(err)}"
+            continue
+        if v.shape != ():
+            raise _WrongShape(v.shape)
+        values[i] = v
+        if np.isfinite(v) and verdict is not None and (said := verdict()) is not None:
+            statuses[i] = said[0]
+            if len(messages) < GRID_MESSAGES:
+                messages[i] = said[1]
+    return values, statuses, messages
 
 
 def time_function_grid(problem: Problem, columns: Mapping[str, np.ndarray]) -> float:

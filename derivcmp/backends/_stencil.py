@@ -205,11 +205,15 @@ def _apply(fv: np.ndarray, w: np.ndarray) -> np.ndarray:
     a point outside the domain for one variable's entry must leave the other
     variables' entries alone."""
     out = fv @ w
-    if np.isfinite(out).all():
+    bad = ~np.isfinite(out)
+    if not bad.any():
         return out
+    # only the entries a non-finite value reached are summed again (the others
+    # keep the product's rounding: the same numbers as without such a point)
     used = w != 0
     terms = fv[..., :, None] * w                       # (..., S, E)
-    return np.where(used, terms, 0.0).sum(axis=-2)
+    out[bad] = np.where(used, terms, 0.0).sum(axis=-2)[bad]
+    return out
 
 
 def _divisor(stencil: Stencil, rows: np.ndarray) -> np.ndarray:

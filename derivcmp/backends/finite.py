@@ -46,6 +46,7 @@ from ..problem import MAX_ORDER, UNRESOLVED, Problem
 from ..program import compile_program, diagnose
 from . import Prepared
 from ._stencil import EPS, SCHEMES, Table, build, one_sided, representable, table, weights
+from ._stencil_grid import grid_evaluator
 from .base import Method
 
 
@@ -168,10 +169,7 @@ class _Setup:
             return None
         i = int(np.argmax(hit))
         which = f"output {i // len(stencil.entry_var) + 1}: " if self.program.vector else ""
-        why = which + (f"the difference is lost in rounding: the stencil values at h = {h[i]:.3g} agree to the last "
-               f"bits (the smallest derivative this step can see is about {tab.round_off[k[i], i]:.1e}), yet "
-               "at larger steps f changes; the value is not a derivative")
-        return UNRESOLVED, why
+        return UNRESOLVED, which + lost_in_rounding(h[i], tab.round_off[k[i], i])
 
     def stencil_var(self, stencil) -> np.ndarray:
         """The variable of each column of a table (every output's entries, in turn)."""
@@ -230,6 +228,14 @@ class _Setup:
             return max(xs) if all(math.isfinite(v) for v in xs) else None
         _fill(self.details, steps, desc, top(total), top(trunc), top(rnd), top(lost), fallback)
         return value.reshape(stencil.shape) if stencil.shape else value[0]
+
+
+def lost_in_rounding(h: float, smallest: float) -> str:
+    """Why a difference lost in rounding at step ``h`` is ``unresolved`` (``smallest``:
+    the smallest derivative that step can see)."""
+    return (f"the difference is lost in rounding: the stencil values at h = {h:.3g} agree to the last "
+            f"bits (the smallest derivative this step can see is about {smallest:.1e}), yet "
+            "at larger steps f changes; the value is not a derivative")
 
 
 def _describe(scheme: str, offsets) -> str:
@@ -334,7 +340,10 @@ class _Stencil(Method):
                     if terms:
                         args[pos] = x
                     evals += 2 * len(terms)
-                    div1, div2 = h ** n_ord, h2 ** n_ord
+                    try:
+                        div1, div2 = h ** n_ord, h2 ** n_ord
+                    except OverflowError:    # h^n overflows (|x| ~ 1e300, n >= 2): the array path
+                        return None
                     if div2 == 0.0:          # h^n underflows (x ~ 1e-305): the array path says so
                         return None
                     d1, d2 = num1 / div1, num2 / div2
@@ -388,7 +397,11 @@ class _Stencil(Method):
                 s.last = s.verdict(tab, pick, point, stencil, rows)
             return value
 
-        return Prepared(evaluate, s.details, s.explain, verdict=lambda: s.last)
+        def verdict():
+            return s.last
+
+        return Prepared(evaluate, s.details, s.explain, verdict=verdict,
+                        evaluate_grid=grid_evaluator(s, evaluate, verdict, desc0))
 
 
 def _jacobian(s: _Setup, candidates, estimate, scheme: str) -> Prepared:
