@@ -865,6 +865,7 @@ def _within(seconds: float, fn):
     loops.  Elsewhere (another thread, a timer already running) nothing is
     tried."""
     import signal
+    import sys
     import threading
 
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
@@ -877,7 +878,16 @@ def _within(seconds: float, fn):
         fired.append(True)
         raise _OutOfTime
 
+    # an alarm that lands in a gc callback or a __del__ is swallowed there and
+    # printed as "Exception ignored"; ``fired`` already distrusts the answer
+    unraisable = sys.unraisablehook
+
+    def quiet(info):
+        if not isinstance(info.exc_value, _OutOfTime):
+            unraisable(info)
+
     old = signal.signal(signal.SIGALRM, alarm)
+    sys.unraisablehook = quiet
     try:
         signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
@@ -888,6 +898,7 @@ def _within(seconds: float, fn):
         return False, f"sympy's limit did not finish within {seconds:g} s"
     finally:
         signal.signal(signal.SIGALRM, old)
+        sys.unraisablehook = unraisable
     if fired:       # the alarm landed somewhere that ignored it: the answer is not trusted
         return False, f"sympy's limit did not finish within {seconds:g} s"
     return True, value
