@@ -460,6 +460,8 @@ class _Checked:
     def _kink_counts(self, i: int, s) -> bool:
         if not self.active[i] or s.prim.kink is None:
             return False
+        if s.prim.name in ("max", "min") and s.args[0] == s.args[1]:
+            return False        # max(u, u) is u: the same slot twice never ties into a kink
         # 0^y with the base fixed: 0^y is 0 for every y > 0, no edge along y
         return s.prim.name != "pow" or self.active[s.args[0]]
 
@@ -948,7 +950,10 @@ def _symbolic_sides(wrt, deriv, subs):
         with mpmath.workdps(_SIDE_DIGITS):
             mp = []
             for v in values:
-                val, why = _evaluate(v, {}, _SIDE_DIGITS)
+                try:
+                    val, why = _evaluate(v, {}, _SIDE_DIGITS)
+                except CannotDecide as err:     # e.g. a Heaviside of sympy's own log form of atan
+                    val, why = None, str(err)
                 if why:
                     return None, f"sympy's limit could not be evaluated ({why})"
                 mp.append(val)

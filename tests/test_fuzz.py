@@ -263,3 +263,51 @@ def test_an_intermediate_that_underflows_is_a_limit():
     assert {f[1] for f in findings} == {"limit: float64 underflow of an intermediate"}
     assert all(f[2].startswith("^ at column 5 (z^2) is 1.54e-456, below float64's normal range") for f in findings)
     assert not any(f[3] for f in findings)
+
+
+# --- found by the 600 s run of seed 1796064709 -------------------------------------------------
+
+def test_a_max_of_the_same_subexpression_twice_is_no_tie():
+    # max(u, u) is u: the reference took it for a tie (a kink), tried sympy's limit for
+    # 3 s and then the numeric limits, and ran past its deadline under load
+    from derivcmp.compare import make_problem
+    from derivcmp.reference import compute_reference
+    for text, value in [("max(max(0.5, y), max(0.5, y))", 0.0), ("max(y, y)", 1.0), ("min(3*y, 3*y)", 3.0)]:
+        problem, _ = make_problem(text, "y", {"y": 0.0})
+        r = compute_reference(problem)
+        assert (r.status, float(r.value)) == ("ok", value), (text, r.message)
+        assert "kinks" not in r.details
+
+
+def test_a_limit_sympy_writes_in_a_form_it_cannot_evaluate_falls_back_to_numeric():
+    # sympy's one-sided limit of max(atan(1.5), relu(x))' holds Heaviside of atan(3/2)
+    # in its complex-log form, which could not be evaluated: the reference said
+    # "cannot decide"; the numeric limits give 0 (atan(1.5) > relu(x) near 0)
+    from derivcmp.compare import make_problem
+    from derivcmp.reference import compute_reference
+    problem, _ = make_problem("max(atan(1.5), relu(x))", "x", {"x": 0.0})
+    r = compute_reference(problem)
+    assert (r.status, float(r.value)) == ("ok", 0.0), r.message
+    assert r.details["kink_method"] == "numeric limit"
+    assert r.details["kink_fallback"].startswith("sympy's limit could not be evaluated")
+
+
+def test_the_judge_sees_an_underflow_behind_a_cancellation_and_the_stated_limit():
+    from strategies import intermediate_underflow, judge
+
+    from derivcmp.compare import compare_text
+    from derivcmp.expr import parse
+    from derivcmp.program import compile_program
+    # log10(exp(y)) at y = 1e-134 is y/ln 10 only to 135+ digits: at 40 it was 0, and
+    # the fourth power's underflow (ad-reverse's second derivative 0) looked like a bug
+    y = 9.75850393411945e-135
+    assert "below float64's normal range" in intermediate_underflow(compile_program(parse("log10(exp(y))^4")),
+                                                                      {"y": y})
+    c = compare_text("log10(exp(y))^4", at=f"y={y!r}", order=2, timing=False, methods=["ad-reverse"])
+    assert [(m, bug) for m, _, _, bug in judge(c)] == [("ad-reverse", False)]
+    # a derivative of about 1e-330000 cannot be certified within the reference's limit:
+    # the stated limit, not a bug
+    c = compare_text("asin(0.9*tanh(exp(x)))", at="x=12.85159484405282", timing=False, methods=["ad-reverse"])
+    assert c.reference.status == "error" and "cancels below the noise floor" in c.reference.message
+    assert [(m, cat, bug) for m, cat, _, bug in judge(c)] == \
+        [("reference", "limit: cannot certify below the noise floor", False)]
