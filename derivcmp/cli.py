@@ -206,6 +206,8 @@ def eval_cmd(expression: str, wrt: str | None, at: str, order: int, methods: str
 
     EXPRESSION may begin with a minus sign (derivcmp eval "-x^2" --at x=3).  A range in
     --at (x=0:1:101, x=1e-3:1e3:61:log, x=[1,2,5]) compares the methods over every point.
+    A bracketed list of expressions ("[x*y, sin(x) + y^2]") has several outputs: each
+    method's Jacobian is compared.
     """
     _refuse_runs_without_timing(no_timing, runs, warmup)
     from .grid import has_range
