@@ -274,12 +274,14 @@ def _certified(deriv, subs, digits: int):
             e = e.xreplace(subs)
         except (ValueError, TypeError):
             return None
-        if e.is_zero is True or _simplifies_to_zero(e):
+        if e.is_zero is True:
             done[k] = mpmath.mpf(0)
             continue
         # sympy's evalf has its own error analysis (it keeps a tiny product such
         # as z^5 at z = 1e-212 that the floor above refuses); its claim is taken
-        # only where the most precise mpmath value does not contradict it
+        # only where the most precise mpmath value does not contradict it.  It
+        # goes before sympy's simplify, which can take minutes on a long
+        # derivative (erfc((1 + x^2)^x) at 3: a product of about 1e-336000)
         top_dps, top = previous
         with mpmath.workdps(top_dps):
             claim = _evalf_strict(e, digits)
@@ -287,6 +289,9 @@ def _certified(deriv, subs, digits: int):
                     abs(claim - top[k]) <= abs(claim) * mpmath.mpf(10) ** -(digits + 2):
                 done[k] = claim
                 continue
+        if _simplifies_to_zero(e):
+            done[k] = mpmath.mpf(0)
+            continue
         raise CannotDecide(f"the derivative cancels below the noise floor of {top_dps} digits "
                            "(relative to its largest intermediate); its value cannot be certified")
     return _unflat(deriv, [done[k] for k in range(len(flat))])
@@ -529,6 +534,12 @@ def _exact_sign(d, node, c=0) -> int:
     try:
         v = d.evalf(15, maxn=4000, strict=True)
     except (sympy.core.evalf.PrecisionExhausted, ValueError, TypeError) as err:
+        if d.has(sympy.Max, sympy.Min, sympy.Heaviside, sympy.sign):
+            # an exact 0 behind a min/max sympy left unevaluated (min(expm1(z), z) - z
+            # at z = -2.2e-308): each step decided by the exact sign of its argument(s)
+            decided = _steps_decided(d, {})
+            if decided != d:
+                return _exact_sign(decided, node, c)
         what = describe(node) if node is not None else "a kink's argument"
         raise CannotDecide(f"{what} is {c} to every digit computed, and sympy cannot "
                            f"prove it is exactly {c} or not ({type(err).__name__})") from None

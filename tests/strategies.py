@@ -193,6 +193,15 @@ def _mp_partials(prim, exponent: int | None = None):
 _PARTIALS: dict = {}
 
 
+def _judge_digits(point, base: int = 40) -> int:
+    """Working digits for the judge's exact evaluations: ``base`` plus enough to
+    see ``1 + y`` for the smallest nonzero input ``y`` (0.5 + sigmoid(y) at
+    y = -5e-110 is 1 - 1.2e-110, exactly 1 at 40 digits)."""
+    import math
+    tiny = [abs(float(v)) for v in point.values() if float(v) != 0 and abs(float(v)) < 1]
+    return base + min(1000, max([0] + [int(-math.log10(t)) for t in tiny]))
+
+
 def error_scale(expr: Expr, wrt, point, order: int) -> float:
     """How large the float64 error of a chain-rule derivative can honestly be,
     divided by eps: a first-order running error analysis over the AST.
@@ -226,7 +235,7 @@ def error_scale(expr: Expr, wrt, point, order: int) -> float:
     wrt = list(wrt)
     n = len(wrt)
     program = compile_program(expr)
-    with mpmath.workdps(40):
+    with mpmath.workdps(_judge_digits(point)):
         zero_g = [mpmath.mpf(0)] * n
         zero_h = [[mpmath.mpf(0)] * n for _ in range(n)]
         nodes = []      # (v, S, gabs, EG, habs, EH)
@@ -349,7 +358,7 @@ def taylor_error_scale(expr: Expr, var: str, point, order: int) -> float:
                     out[i + j] += x * b[j]
         return out
 
-    with mpmath.workdps(40):
+    with mpmath.workdps(_judge_digits(point)):
         nodes = []      # (value, S, majorant series [0, m_1, ..., m_n])
         for slot in program.slots:
             if slot.kind == INPUT:
@@ -886,8 +895,6 @@ def intermediate_underflow(program, point) -> str | None:
     """Which node of the expression is nonzero exactly but below float64's
     normal range (2.2e-308) at the point, or None: float64 loses it (z^2 at
     z = 1e-228 is 0, which may put a following abs on its kink)."""
-    import math
-
     import mpmath
 
     from derivcmp.primitives import CONSTANTS
@@ -895,9 +902,7 @@ def intermediate_underflow(program, point) -> str | None:
 
     vals = []
     # enough digits to see 1 + y - 1 for the smallest input y (log10(exp(y)) at y = 1e-135)
-    tiny = [abs(float(v)) for v in point.values() if float(v) != 0]
-    dps = 40 + min(1000, max([0] + [int(-math.log10(t)) for t in tiny if t < 1]))
-    with mpmath.workdps(dps):
+    with mpmath.workdps(_judge_digits(point)):
         for slot in program.slots:
             if slot.kind == INPUT:
                 vals.append(mpmath.mpf(float(point[slot.name])))

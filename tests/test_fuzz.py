@@ -304,10 +304,43 @@ def test_the_judge_sees_an_underflow_behind_a_cancellation_and_the_stated_limit(
     assert "below float64's normal range" in intermediate_underflow(compile_program(parse("log10(exp(y))^4")),
                                                                       {"y": y})
     c = compare_text("log10(exp(y))^4", at=f"y={y!r}", order=2, timing=False, methods=["ad-reverse"])
-    assert [(m, bug) for m, _, _, bug in judge(c)] == [("ad-reverse", False)]
+    assert not [why for _, _, why, bug in judge(c) if bug]
     # a derivative of about 1e-330000 cannot be certified within the reference's limit:
     # the stated limit, not a bug
     c = compare_text("asin(0.9*tanh(exp(x)))", at="x=12.85159484405282", timing=False, methods=["ad-reverse"])
     assert c.reference.status == "error" and "cancels below the noise floor" in c.reference.message
     assert [(m, cat, bug) for m, cat, _, bug in judge(c)] == \
         [("reference", "limit: cannot certify below the noise floor", False)]
+
+
+def test_a_tiny_product_is_certified_by_evalf_before_any_simplify():
+    # erfc((1 + x^2)^x) at x = 2.97: the derivative is about -6.5e-342701, a product far
+    # below the noise floor relative to its intermediates; sympy's simplify (tried first)
+    # took minutes and the reference ran out of time.  evalf's own error analysis certifies it.
+    import mpmath
+
+    from derivcmp.compare import make_problem
+    from derivcmp.reference import compute_reference
+    x = 2.971059526923865
+    problem, _ = make_problem("erfc((1 + x^2)^x)", "x", {"x": x})
+    r = compute_reference(problem)
+    assert r.status == "ok" and float(r.value) == 0.0
+    with mpmath.workdps(60):
+        xm = mpmath.mpf(x)
+        u = (1 + xm ** 2) ** xm
+        truth = -2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-u ** 2) * u * (mpmath.log(1 + xm ** 2)
+                                                                         + 2 * xm ** 2 / (1 + xm ** 2))
+        assert abs(mpmath.mpf(r.exact) - truth) <= abs(truth) * mpmath.mpf(10) ** -45
+
+
+def test_a_tie_behind_a_min_sympy_leaves_unevaluated_is_decided():
+    # min(min(expm1(z), x), z) at z = x = -2.2e-308: the inner min is x (expm1(z) exceeds z
+    # by z^2/2), so the outer min ties x and z; sympy kept Min(expm1(z), z) unevaluated and
+    # could not prove Min(...) - z = 0 ("cannot decide"): each step is now decided first
+    from derivcmp.compare import make_problem
+    from derivcmp.reference import compute_reference
+    z = -2.2250738585072014e-308
+    problem, _ = make_problem("min(min(expm1(z), x), z)", "z,x", {"z": z, "x": z})
+    r = compute_reference(problem)
+    assert r.status == "not-differentiable", r.message
+    assert "min is not differentiable where its arguments tie" in r.message
