@@ -420,3 +420,17 @@ def test_ad_reverse_records_once_and_replays_at_any_point(text, wrt, at_a, at_b,
     ref = compute_reference(problem_b)
     assert ref.status == OK
     assert rel_error(value, ref.exact) < 1e-12
+
+
+def test_a_complex_value_from_a_method_is_real_or_no_derivative_without_a_warning():
+    # seen in fuzz/run.py (seed 1796066297): a method's value came back complex and
+    # numpy's cast printed "ComplexWarning: Casting complex values to real" on stderr
+    import warnings
+
+    from derivcmp.backends import _real
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _real(np.complex128(2.5 + 0j)) == 2.5
+        got = _real(np.array([1 + 0j, 1j * 3.0, -2 + 1e-300j]))
+    assert got[0] == 1.0 and np.isnan(got[1]) and np.isnan(got[2])
+    assert _real(0.75).dtype == float and _real([1, 2]).tolist() == [1.0, 2.0]

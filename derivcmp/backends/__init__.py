@@ -156,11 +156,21 @@ def shown_text(form: str, text: str) -> dict[str, Any]:
     return {"form": form, "text": cut, "lines": len(lines), "chars": len(text), "truncated": cut != text}
 
 
+def _real(raw) -> np.ndarray:
+    """A method's value as float64; a complex value (a library that went complex
+    outside the real domain) is nan where its imaginary part is not 0: no real
+    derivative there, explained as any other nan (no ComplexWarning on stderr)."""
+    value = np.asarray(raw)
+    if np.iscomplexobj(value):
+        value = np.where(value.imag == 0, value.real, np.nan)
+    return np.asarray(value, dtype=float)
+
+
 def _evaluate(backend: Backend, problem: Problem, prepared: Prepared, setup_s: float, timing: bool) -> Outcome:
     point = problem.point
     try:
         with np.errstate(all="ignore"):
-            value = np.asarray(prepared.evaluate(point), dtype=float)
+            value = _real(prepared.evaluate(point))
     except (ArithmeticError, ValueError, TypeError, RecursionError) as err:
         return Outcome(backend.name, ERROR, message=f"evaluation failed: {_brief(err)}",
                        timing=Timing(setup_s=setup_s), details=dict(prepared.details))
