@@ -316,18 +316,18 @@ def reference_with_deadline(problem: Problem, timeout: float | None) -> Referenc
 
 def run_with_deadline(backend, problem: Problem, timing: bool, timeout: float | None,
                       show: str | None = None) -> Outcome:
+    got, failed = call_method(backend, lambda: backends.run(backend, problem, timing, show), timeout)
+    return Outcome(backend.name, failed[0], message=failed[1]) if failed else got
+
+
+def call_method(backend, fn, timeout: float | None) -> tuple[object, tuple[str, str] | None]:
+    """``fn()`` (a run of ``backend``: one point or a grid) under the deadline: its
+    result and None, or None and the (status, message) of its failure."""
     forkable = getattr(backend, "forkable", None)
     if forkable is not None and not forkable():
         # a framework whose runtime this process has started already and that does not
         # survive a fork (a forked child hangs in TensorFlow): here, without a deadline
         timeout = None
-    got, failed = call_method(lambda: backends.run(backend, problem, timing, show), timeout)
-    return Outcome(backend.name, failed[0], message=failed[1]) if failed else got
-
-
-def call_method(fn, timeout: float | None) -> tuple[object, tuple[str, str] | None]:
-    """``fn()`` (a method's run) under the deadline: its result and None, or None
-    and the (status, message) of its failure."""
     try:
         got = deadline.call(fn, timeout)
     except KeyError as err:

@@ -166,7 +166,7 @@ def compare_grid(problem: Problem, grid: Grid, methods: str | Sequence[str] | No
 
 def _run(backend, problem: Problem, columns, budget: float | None) -> GridOutcome:
     from .compare import call_method
-    got, failed = call_method(lambda: backends.run_grid(backend, problem, columns), budget)
+    got, failed = call_method(backend, lambda: backends.run_grid(backend, problem, columns), budget)
     return GridOutcome(backend.name, failed[0], message=failed[1]) if failed else got
 
 
